@@ -1,0 +1,29 @@
+"""points_service: demerit points and medical-insurance payment eligibility of practitioners."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import Engine
+
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
+    """Build the app: engine, sessionmaker, Api, blueprints, error handlers. No work at import."""
+    from .api import init_api
+    from .api.base import Runtime
+    from .persistence.engine import make_engine, make_sessionmaker
+    from .persistence.pii import PiiKeys
+
+    settings = settings or Settings.from_env()
+    app = Flask("points_service")
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    engine = engine or make_engine(settings.database_url)
+    app.extensions["points_service"] = Runtime(
+        settings=settings,
+        sessions=make_sessionmaker(engine),
+        pii=PiiKeys.from_settings(settings.encryption_keys, settings.index_key),
+    )
+    app.extensions["points_service.api"] = init_api(app)
+    return app

@@ -1,0 +1,71 @@
+"""HTTP only: the Api, its blueprints and the problem+json error handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api as SmorestApi
+from flask_smorest.utils import prepare_response
+
+from .errors import PROBLEM, ProblemSchema, handle_http_exception, register_error_handlers
+
+
+class Api(SmorestApi):
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        # every documented error is RFC 9457 problem+json
+        import http
+
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM)
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "Problem details (RFC 9457)", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, PROBLEM)
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
+
+    def handle_http_exception(self, error):  # type: ignore[override]
+        return handle_http_exception(error)
+
+
+SPEC_OPTIONS = {
+    "API_TITLE": "points_service",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_URL_PREFIX": "/",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": "Demerit points and payment eligibility of the people who use the "
+            "medical-insurance fund (医保支付资格管理). Rules: policy.md; contract: api.md. "
+            "Dates are YYYY-MM-DD in Asia/Shanghai; instants are RFC 3339 UTC; "
+            "ranges are half-open [start, end).",
+        },
+        "servers": [{"url": "/", "description": "this deployment"}],
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key from `points-service keys create`",
+                }
+            }
+        },
+    },
+}
+
+
+def init_api(app: Flask) -> Api:
+    from . import policy, registry, standing, violations
+
+    for key, value in SPEC_OPTIONS.items():
+        app.config.setdefault(key, value)
+    api = Api(app)
+    for blp in (registry.blp, violations.blp, standing.blp, policy.blp, policy.health):
+        api.register_blueprint(blp)
+    register_error_handlers(app)
+    return api

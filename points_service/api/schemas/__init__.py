@@ -1,0 +1,1 @@
+"""Named payload schemas: <Thing>Create / <Thing>Read / <Thing>Query, one module per resource."""

@@ -1,0 +1,120 @@
+"""Standing, eligibility and the person's file."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from ..clock import utc_now
+from ..persistence import queries
+from ..rules.calendar import local_date
+from ..services import eligibility as eligibility_svc
+from ..services.history import history_for
+from ..services.registry import visible_practitioner
+from ..services.state import standing_view, stored_state
+from .base import Blueprint, PageArgs, decode_cursor, encode_cursor, principal, session
+from .schemas.standing import (
+    EligibilityBatch,
+    EligibilityBatchRead,
+    EligibilityQuery,
+    EligibilityRead,
+    HistoryPage,
+    RosterPage,
+    RosterQuery,
+    StandingQuery,
+    StandingRead,
+)
+
+blp = Blueprint(
+    "standing", __name__, url_prefix="/v1", description="Standing, eligibility and history (policy.md §3)"
+)
+
+
+@blp.route("/practitioners/<code>/standing")
+class Standing(MethodView):
+    @blp.requires("practitioners:read")
+    @blp.arguments(StandingQuery, location="query")
+    @blp.response(200, StandingRead)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args, code):
+        """A practitioner's points, tier, measures and sanctions for one score year"""
+        now = utc_now()
+        practitioner = visible_practitioner(session(), principal(), code)
+        state = stored_state(queries.state_by_code(session(), code))
+        return standing_view(
+            session(), practitioner, state, year=args.get("year", local_date(now).year), now=now
+        )
+
+
+@blp.route("/practitioners/<code>/eligibility")
+class Eligibility(MethodView):
+    @blp.requires("practitioners:read")
+    @blp.arguments(EligibilityQuery, location="query")
+    @blp.response(200, EligibilityRead)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args, code):
+        """May this person's services be settled by the fund on a day (policy.md rule 18)"""
+        return eligibility_svc.eligibility_for(
+            session(),
+            principal(),
+            code,
+            at=args.get("at") or local_date(utc_now()),
+            institution_code=args.get("institution_code"),
+        )
+
+
+@blp.route("/eligibility/batch")
+class EligibilityBatchView(MethodView):
+    @blp.requires("eligibility:batch")
+    @blp.arguments(EligibilityBatch)
+    @blp.response(200, EligibilityBatchRead)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data):
+        """Eligibility of up to 1000 practitioners, in request order; unknown codes answer `unknown`"""
+        results = eligibility_svc.eligibility_batch(
+            session(),
+            principal(),
+            data["practitioner_codes"],
+            at=data.get("at") or local_date(utc_now()),
+            institution_code=data.get("institution_code"),
+        )
+        return {"results": results}
+
+
+@blp.route("/institutions/<code>/eligibility")
+class Roster(MethodView):
+    @blp.requires("roster:read")
+    @blp.arguments(RosterQuery, location="query")
+    @blp.response(200, RosterPage)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args, code):
+        """The institution's staff registered on a day, with their eligibility there (paginated)"""
+        after = decode_cursor(args.get("cursor"))
+        items, last = eligibility_svc.roster(
+            session(),
+            principal(),
+            code,
+            at=args.get("at") or local_date(utc_now()),
+            after=after if isinstance(after, str) else None,
+            limit=args["limit"],
+        )
+        return {"items": items, "next_cursor": encode_cursor(last) if last else None}
+
+
+@blp.route("/practitioners/<code>/history")
+class History(MethodView):
+    @blp.requires("practitioners:read")
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, HistoryPage)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args, code):
+        """The person's file: every decision, reversal, repair, measure, sanction and registration change"""
+        practitioner = visible_practitioner(session(), principal(), code)
+        items = history_for(session(), practitioner)
+        start = decode_cursor(args.get("cursor")) or 0
+        start = start if isinstance(start, int) and start >= 0 else 0
+        end = start + args["limit"]
+        return {"items": items[start:end], "next_cursor": encode_cursor(end) if end < len(items) else None}

@@ -1,0 +1,214 @@
+"""`points-service`: every operator command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import make_url
+
+from .settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def migrations_dir() -> Path:
+    """migrations/ next to the working directory (the image's /app) or next to the package (a checkout)."""
+    for candidate in (Path.cwd() / "migrations", Path(__file__).resolve().parent.parent / "migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise click.ClickException("cannot find the migrations folder (run from the project or image root)")
+
+
+def alembic_config(database_url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def upgrade_database(url: str) -> None:
+    from alembic import command
+
+    _ensure_sqlite_dir(url)
+    command.upgrade(alembic_config(url), "head")
+
+
+@click.group(help="points_service: demerit points and payment eligibility (医保支付资格管理).")
+def main() -> None:
+    pass
+
+
+# -- database ------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations (the only way the schema is created)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database at POINTS_DATABASE_URL to the newest revision."""
+    upgrade_database(_settings().database_url)
+    click.echo("database is at the newest revision")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrated schema differ."""
+    from alembic import command
+
+    command.check(alembic_config(_settings().database_url))
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's revision."""
+    from alembic import command
+
+    command.current(alembic_config(_settings().database_url), verbose=False)
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """API keys (stored hashed; the key is printed once)."""
+
+
+@keys.command("create")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "inspector", "reviewer", "hr_system", "practitioner"]),
+)
+@click.option("--institution", "institution_code", help="institution code (hr_system keys)")
+@click.option("--practitioner", "practitioner_code", help="practitioner code (practitioner keys)")
+@click.option("--name", default=None, help="who holds the key")
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None)
+def keys_create(role, institution_code, practitioner_code, name, expires_in_days) -> None:
+    """Create an API key and print it once."""
+    from .clock import utc_now
+    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .services.errors import PointsServiceError
+    from .services.keys import CreateKey, create_key
+
+    settings = _settings()
+    now = utc_now()
+    expires = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    try:
+        with transaction(sessions, write=True) as session:
+            key, secret = create_key(
+                session,
+                CreateKey(
+                    role=role,
+                    name=name or role,
+                    institution_code=institution_code,
+                    practitioner_code=practitioner_code,
+                    expires_at=expires,
+                ),
+                now=now,
+            )
+    except PointsServiceError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"created {role} key {key.prefix}… (id {key.id}); it is shown only now:", err=True)
+    click.echo(secret)
+
+
+# -- serving --------------------------------------------------------------------------------------
+
+
+def _ensure_admin_key(settings: Settings) -> None:
+    from .clock import utc_now
+    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .services.keys import CreateKey, create_key, has_admin_key
+
+    engine = make_engine(settings.database_url)
+    with transaction(make_sessionmaker(engine), write=True) as session:
+        if has_admin_key(session):
+            return
+        _, secret = create_key(session, CreateKey(role="admin", name="first-start admin"), now=utc_now())
+    engine.dispose()
+    click.echo("\n  First start: an admin API key was created. It is shown only now:\n", err=True)
+    click.echo(f"  POINTS_ADMIN_KEY={secret}\n", err=True)
+
+
+def _gunicorn(bind: str, *extra: str) -> None:
+    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
+    os.execv(
+        gunicorn,
+        [
+            gunicorn,
+            "-c",
+            "python:points_service.gunicorn_conf",
+            "--bind",
+            bind,
+            *extra,
+            "points_service.wsgi:app",
+        ],
+    )
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="PORT", default=8000, show_default=True, type=int)
+def run(host: str, port: int) -> None:
+    """Quick start: migrate, print an admin key on first start, serve on HOST:PORT."""
+    settings = _settings()
+    upgrade_database(settings.database_url)
+    _ensure_admin_key(settings)
+    click.echo(
+        f"serving on http://{host}:{port} (database {make_url(settings.database_url).render_as_string()})",
+        err=True,
+    )
+    _gunicorn(f"{host}:{port}", "--workers", os.environ.get("POINTS_WEB_WORKERS", "2"))
+
+
+@main.command("serve")
+def serve() -> None:
+    """Production entry point: migrate, then exec gunicorn (settings from gunicorn_conf)."""
+    upgrade_database(_settings().database_url)
+    port = os.environ.get("PORT", "8000")
+    _gunicorn(f"0.0.0.0:{port}")
+
+
+# -- contract -------------------------------------------------------------------------------------
+
+
+@main.group()
+def openapi() -> None:
+    """The OpenAPI document generated from the code."""
+
+
+def spec_dict() -> dict:
+    from . import create_app
+
+    app = create_app(Settings(database_url="sqlite://"))
+    return app.extensions["points_service.api"].spec.to_dict()
+
+
+@openapi.command("write")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True), default="openapi.yaml")
+def openapi_write(path: str) -> None:
+    """Write the OpenAPI document (committed as openapi.yaml; a test fails when it drifts)."""
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(spec_dict(), sort_keys=False, allow_unicode=True), "utf-8")
+    click.echo(f"wrote {path}", err=True)

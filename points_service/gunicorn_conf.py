@@ -1,0 +1,62 @@
+"""Gunicorn settings, loaded with ``gunicorn -c python:points_service.gunicorn_conf``.
+
+This is the one module that reads ``os.environ`` directly instead of going through the
+application settings: gunicorn imports it before (and independently of) the Flask app,
+and these values describe the server process, not the application.
+"""
+
+from __future__ import annotations
+
+import os
+
+_MAX_DEFAULT_WORKERS = 8
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def _available_cores() -> int:
+    # sched_getaffinity honours cpusets (docker --cpuset-cpus); os.cpu_count() would report
+    # every host core. CPU quotas (--cpus) are invisible to both, hence the explicit env knob.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+bind = f"0.0.0.0:{_positive_int('PORT', 8000)}"
+
+# Threads rather than sync workers: requests mostly wait on PostgreSQL, and threads share
+# one connection pool per process instead of multiplying database connections.
+worker_class = "gthread"
+# Capped by default because each worker holds its own pool; beyond ~8 the database, not
+# CPU, is the bottleneck. Set POINTS_WEB_WORKERS explicitly to go higher.
+workers = _positive_int("POINTS_WEB_WORKERS", min(2 * _available_cores(), _MAX_DEFAULT_WORKERS))
+threads = _positive_int("POINTS_WEB_THREADS", 4)
+
+timeout = 30
+graceful_timeout = 30
+
+# Recycle workers periodically to bound slow leaks; jitter keeps them from restarting together.
+max_requests = 10000
+max_requests_jitter = 1000
+
+# The worker heartbeat file is touched constantly; on overlay/disk filesystems that can
+# stall workers into false timeouts, so use tmpfs when the container provides it.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+# Only trust X-Forwarded-* from the local reverse proxy unless told otherwise, so clients
+# cannot spoof their address or scheme.
+forwarded_allow_ips = os.environ.get("POINTS_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+accesslog = "-"

@@ -1,0 +1,90 @@
+"""Engines and sessions: SQLite pragmas and BEGIN IMMEDIATE, PostgreSQL locks and timeouts."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+WRITE = {"points_write": True}
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the per-dialect fixes this service relies on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if parsed.database in (None, "", ":memory:"):
+            options["poolclass"] = StaticPool
+        engine = create_engine(url, **options, **kwargs)
+        _fix_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+def _fix_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks savepoints and defers BEGIN; take it over
+    # (the SQLAlchemy "serializable isolation / savepoints" recipe).
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A deferred BEGIN that later writes fails at once with "database is locked" and ignores
+        # busy_timeout; write use cases ask for IMMEDIATE so they queue on the write lock instead.
+        conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get("points_write") else "BEGIN"
+        )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session], *, write: bool) -> Iterator[Session]:
+    """One transaction per use case, committed here at the edge, rolled back on any error."""
+    session = factory()
+    try:
+        if write:
+            session.connection(execution_options=WRITE)
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_postgresql(session_or_engine: Session | Engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"
+
+
+def lock_key(name: str) -> int:
+    """A stable 32-bit key for pg advisory locks."""
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def try_advisory_xact_lock(session: Session, name: str) -> bool:
+    """Take a transaction-scoped advisory lock on PostgreSQL; SQLite's write lock already serialises."""
+    if not is_postgresql(session):
+        return True
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_key(name)}).scalar())

@@ -1,0 +1,260 @@
+"""ORM classes: tables, named constraints and CHECKs; no behaviour.
+
+The ledger (`ledger_entry`), the decisions (`violation`) and the audit trail are insert-only; the
+migrations add triggers that refuse UPDATE and DELETE on them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..rules.policy import CATEGORIES, INSTITUTION_KINDS, MEASURE_KINDS, RESPONSIBILITIES
+from .base import Base, JSONType
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+ROLES = ("admin", "inspector", "reviewer", "hr_system", "practitioner")
+LEDGER_KINDS = ("decision", "reversal", "repair")
+MEASURE_STATES = ("pending", "completed", "published", "cancelled")
+
+
+class Institution(Base):
+    __tablename__ = "institution"
+    __table_args__ = (
+        CheckConstraint(_in("kind", INSTITUTION_KINDS), name="kind"),
+        CheckConstraint("length(region_code) = 6", name="region_code_length"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    region_code: Mapped[str] = mapped_column(String(6))
+    created_at: Mapped[dt.datetime]
+
+
+class Practitioner(Base):
+    __tablename__ = "practitioner"
+    __table_args__ = (CheckConstraint(_in("category", CATEGORIES), name="category"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))
+    # policy.md rule 2: AES-GCM ciphertext, an HMAC blind index for lookup, the mask computed at write
+    national_id_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    national_id_index: Mapped[str] = mapped_column(String(64), unique=True)
+    national_id_masked: Mapped[str] = mapped_column(String(18))
+    created_at: Mapped[dt.datetime]
+
+
+class Registration(Base):
+    """A registration (登记备案) at one institution; `[start_date, end_date)`, history kept."""
+
+    __tablename__ = "registration"
+    __table_args__ = (
+        CheckConstraint("end_date IS NULL OR end_date > start_date", name="end_after_start"),
+        Index("ix_registration_institution_practitioner", "institution_id", "practitioner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    end_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    ended_at: Mapped[dt.datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class Violation(Base):
+    """A scoring decision as the inspector posted it. Its points live in the ledger."""
+
+    __tablename__ = "violation"
+    __table_args__ = (
+        CheckConstraint("points BETWEEN 1 AND 12", name="points_range"),
+        CheckConstraint("occurred_on <= decided_on", name="occurred_before_decided"),
+        CheckConstraint(_in("responsibility", RESPONSIBILITIES), name="responsibility"),
+        CheckConstraint(
+            "adjustment IS NULL OR " + _in("adjustment", ("mitigated", "aggravated")), name="adjustment"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(100), unique=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    behaviour_code: Mapped[str] = mapped_column(String(16))
+    responsibility: Mapped[str] = mapped_column(String(16))
+    adjustment: Mapped[str | None] = mapped_column(String(16))
+    adjustment_reason: Mapped[str | None] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(Integer)
+    occurred_on: Mapped[dt.date] = mapped_column(Date)
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    score_year: Mapped[int] = mapped_column(Integer)
+    profile_id: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    evidence_refs: Mapped[list[str]] = mapped_column(JSONType)
+    # SHA-256 of the canonical request content: a repeated case_ref is a replay only if equal
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class LedgerEntry(Base):
+    """The append-only points ledger (policy.md rule 24): corrections are new entries."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        CheckConstraint(_in("kind", LEDGER_KINDS), name="kind"),
+        CheckConstraint(
+            "(kind = 'decision' AND violation_id IS NOT NULL AND points > 0)"
+            " OR (kind = 'reversal' AND reverses_entry_id IS NOT NULL)"
+            " OR (kind = 'repair' AND repair_id IS NOT NULL AND activity IS NOT NULL)",
+            name="kind_fields",
+        ),
+        Index("ix_ledger_entry_practitioner_year", "practitioner_id", "score_year"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    score_year: Mapped[int] = mapped_column(Integer)
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+    points: Mapped[int] = mapped_column(Integer)
+    violation_id: Mapped[int | None] = mapped_column(ForeignKey("violation.id"), index=True)
+    # one reversal per entry: two racing reviewers cannot reverse twice
+    reverses_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
+    # one credit per repair application (the repair workflow arrives with the case lifecycle)
+    repair_id: Mapped[int | None] = mapped_column(BigId, unique=True)
+    activity: Mapped[str | None] = mapped_column(String(32))
+    profile_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime]
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+class PractitionerState(Base):
+    """The materialised derived state: a cache of rules.derive_state, rewritten under the person's lock.
+
+    Keyed by practitioner code so an eligibility read is one indexed lookup.
+    """
+
+    __tablename__ = "practitioner_state"
+
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"), primary_key=True)
+    practitioner_code: Mapped[str] = mapped_column(String(64), unique=True)
+    ledger_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    updated_at: Mapped[dt.datetime]
+
+
+class Measure(Base):
+    """A talk or notice to carry out (policy.md rule 13); cancelled, never deleted, when its cause goes."""
+
+    __tablename__ = "measure"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MEASURE_KINDS), name="kind"),
+        CheckConstraint(_in("state", MEASURE_STATES), name="state"),
+        UniqueConstraint("practitioner_id", "year", "kind", "violation_id", name="uq_measure_trigger"),
+        Index("ix_measure_institution_state", "institution_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    violation_id: Mapped[int] = mapped_column(ForeignKey("violation.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    triggered_on: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16))
+    completed_on: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    cancelled_at: Mapped[dt.datetime | None]
+
+
+class ApiKey(Base):
+    """API keys: only the SHA-256 of the secret is stored, with a visible prefix to identify it."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(
+            "role <> 'hr_system' OR institution_id IS NOT NULL", name="hr_system_has_institution"
+        ),
+        CheckConstraint(
+            "role <> 'practitioner' OR practitioner_id IS NOT NULL", name="practitioner_has_person"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    practitioner_id: Mapped[int | None] = mapped_column(ForeignKey("practitioner.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+
+
+class IdempotencyKey(Base):
+    """Idempotency-Key claims: claimed in the same transaction as the write they protect."""
+
+    __tablename__ = "idempotency_key"
+
+    client_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    location: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class AuditEvent(Base):
+    """Who did what, when: written in the same transaction as the change; insert-only."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(100))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+APPEND_ONLY_TABLES = ("ledger_entry", "violation", "audit_event")

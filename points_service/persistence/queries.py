@@ -1,0 +1,71 @@
+"""select() functions: lookups, locks and the scope filters behind every read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from .models import Institution, LedgerEntry, Practitioner, PractitionerState, Registration, Violation
+
+
+def institution_by_code(session: Session, code: str) -> Institution | None:
+    return session.scalars(select(Institution).where(Institution.code == code)).one_or_none()
+
+
+def practitioner_by_code(session: Session, code: str) -> Practitioner | None:
+    return session.scalars(select(Practitioner).where(Practitioner.code == code)).one_or_none()
+
+
+def lock_practitioner(session: Session, code: str) -> Practitioner | None:
+    """Serialise every write for one person: FOR UPDATE on PostgreSQL (SQLite holds its write lock)."""
+    return session.scalars(
+        select(Practitioner).where(Practitioner.code == code).with_for_update()
+    ).one_or_none()
+
+
+def ledger_for(session: Session, practitioner_id: int) -> Sequence[LedgerEntry]:
+    return session.scalars(
+        select(LedgerEntry).where(LedgerEntry.practitioner_id == practitioner_id).order_by(LedgerEntry.id)
+    ).all()
+
+
+def registrations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Registration, str]]:
+    rows = session.execute(
+        select(Registration, Institution.code)
+        .join(Institution, Institution.id == Registration.institution_id)
+        .where(Registration.practitioner_id == practitioner_id)
+        .order_by(Registration.start_date, Registration.id)
+    ).all()
+    return [(r, c) for r, c in rows]
+
+
+def violations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Violation, str]]:
+    rows = session.execute(
+        select(Violation, Institution.code)
+        .join(Institution, Institution.id == Violation.institution_id)
+        .where(Violation.practitioner_id == practitioner_id)
+        .order_by(Violation.id)
+    ).all()
+    return [(v, c) for v, c in rows]
+
+
+def state_by_code(session: Session, code: str) -> PractitionerState | None:
+    return session.scalars(
+        select(PractitionerState).where(PractitionerState.practitioner_code == code)
+    ).one_or_none()
+
+
+def is_registered_at(session: Session, practitioner_id: int, institution_id: int) -> bool:
+    """Has the person ever been registered at the institution (an HR system's staff, past or present)."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Registration.practitioner_id == practitioner_id,
+                    Registration.institution_id == institution_id,
+                )
+            )
+        )
+    )

@@ -1,0 +1,589 @@
+"""A person's derived state, recomputed from their ledger (policy.md §3, §4 rules 21–22, §5 rule 24).
+
+`derive_state` is the one function that turns decisions, reversals, repairs and registrations into
+year totals, measures, suspensions, terminations and registration spans. `eligibility_on` answers
+"may this person's services be settled on this day?" from that state (rule 18).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .calendar import add_months, add_years, score_year
+from .policy import MEASURE_KINDS, TIERS, Policy, tier_rank
+
+# -- inputs: the ledger ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A scoring decision (ledger kind `decision`). An amendment is a reversal plus a new Decision."""
+
+    entry_id: int  # ledger order; breaks ties between entries of the same date
+    violation_id: int
+    decided_on: dt.date
+    points: int
+    profile_id: str
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """Cancels one decision entry as if it had never been made (rule 24)."""
+
+    entry_id: int
+    reverses_entry_id: int
+    on: dt.date
+
+
+@dataclass(frozen=True)
+class Repair:
+    """An approved repair application; its credit is computed here, on its approval date (rules 19–22)."""
+
+    entry_id: int
+    repair_id: int
+    approved_on: dt.date
+    activity: str
+    profile_id: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    registration_id: int
+    institution_code: str
+    start: dt.date
+    end: dt.date | None  # exclusive; None while open
+
+
+# -- outputs: the derived state ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    kind: str
+    year: int
+    triggered_on: dt.date
+    violation_id: int
+
+
+@dataclass(frozen=True)
+class Suspension:
+    start: dt.date
+    end: dt.date  # exclusive: eligible again on `end`
+    months: int
+    year: int
+    violation_id: int
+    basis: str  # "cumulative" | "single_event"
+    shortened_by_months: int = 0
+
+
+@dataclass(frozen=True)
+class Termination:
+    start: dt.date
+    barred_until: dt.date  # a registration starting on or after this date is allowed
+    bar_years: int
+    year: int
+    violation_id: int
+    basis: str
+    shortened_by_months: int = 0
+
+
+@dataclass(frozen=True)
+class RepairCredit:
+    repair_id: int
+    year: int
+    approved_on: dt.date
+    activity: str
+    points: int
+    months_shortened: int
+    shortened: str | None  # "suspension" | "bar" | None
+
+
+@dataclass(frozen=True)
+class YearStanding:
+    year: int
+    points_recorded: int
+    points_repaired: int
+    max_single_event: int
+    tier: str
+
+    @property
+    def points_total(self) -> int:
+        return self.points_recorded - self.points_repaired
+
+
+@dataclass(frozen=True)
+class RegistrationSpan:
+    registration_id: int
+    institution_code: str
+    start: dt.date
+    end: dt.date | None
+    ended_by: str | None  # "registry" (ended by the institution) | "termination" | None
+    termination_violation_id: int | None = None
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start <= day and (self.end is None or day < self.end)
+
+    @property
+    def void(self) -> bool:
+        return self.end is not None and self.end <= self.start
+
+
+@dataclass(frozen=True)
+class PersonState:
+    years: tuple[YearStanding, ...] = ()
+    measures: tuple[Measure, ...] = ()
+    suspensions: tuple[Suspension, ...] = ()
+    terminations: tuple[Termination, ...] = ()
+    repairs: tuple[RepairCredit, ...] = ()
+    registrations: tuple[RegistrationSpan, ...] = ()
+    decisions: tuple[int, ...] = ()  # violation ids in effect
+
+    def year(self, year: int) -> YearStanding:
+        for standing in self.years:
+            if standing.year == year:
+                return standing
+        return YearStanding(year=year, points_recorded=0, points_repaired=0, max_single_event=0, tier="none")
+
+    @property
+    def barred_until(self) -> dt.date | None:
+        return max((t.barred_until for t in self.terminations), default=None)
+
+    def triggered_by(self, violation_id: int) -> list[Measure | Suspension | Termination]:
+        """What one decision set off: its measure or sanction (rule 12: only the more severe one)."""
+        found: list[Measure | Suspension | Termination] = []
+        found.extend(m for m in self.measures if m.violation_id == violation_id)
+        found.extend(s for s in self.suspensions if s.violation_id == violation_id)
+        found.extend(t for t in self.terminations if t.violation_id == violation_id)
+        return found
+
+
+# -- the derivation -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Year:
+    year: int
+    recorded: int = 0
+    repaired: int = 0
+    max_single: int = 0
+    tier: int = 0
+    imposed_months: int = 0
+    longest_single_months: int = 0
+    termination_level: int = 0  # 0 none, 1 cumulative bar, 2 single-event bar
+    repaired_by_activity: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.recorded - self.repaired
+
+
+def derive_state(
+    *,
+    decisions: Iterable[Decision],
+    reversals: Iterable[Reversal] = (),
+    repairs: Iterable[Repair] = (),
+    registrations: Iterable[Registration] = (),
+    policies: Mapping[str, Policy],
+) -> PersonState:
+    """Recompute everything derived for one person from their ledger.
+
+    Decisions and repairs are replayed in date order (ledger order within a day); a reversed
+    decision is left out entirely, so revoking it lifts whatever it caused (rule 24).
+    """
+    reversed_ids = {r.reverses_entry_id for r in reversals}
+    effective = [d for d in decisions if d.entry_id not in reversed_ids]
+    timeline: list[tuple[dt.date, int, Decision | Repair]] = [
+        (d.decided_on, d.entry_id, d) for d in effective
+    ]
+    timeline.extend((r.approved_on, r.entry_id, r) for r in repairs)
+    timeline.sort(key=lambda item: (item[0], item[1]))
+
+    years: dict[int, _Year] = {}
+    measures: list[Measure] = []
+    suspensions: list[Suspension] = []
+    terminations: list[Termination] = []
+    credits: list[RepairCredit] = []
+
+    for _, _, item in timeline:
+        if isinstance(item, Decision):
+            _apply_decision(item, policies[item.profile_id], years, measures, suspensions, terminations)
+        else:
+            credits.append(_apply_repair(item, policies[item.profile_id], years, suspensions, terminations))
+
+    standings = tuple(
+        YearStanding(
+            year=y.year,
+            points_recorded=y.recorded,
+            points_repaired=y.repaired,
+            max_single_event=y.max_single,
+            tier=_tier_name(y.tier),
+        )
+        for y in sorted(years.values(), key=lambda y: y.year)
+    )
+    return PersonState(
+        years=standings,
+        measures=tuple(measures),
+        suspensions=tuple(s for s in suspensions if s.end > s.start),
+        terminations=tuple(terminations),
+        repairs=tuple(credits),
+        registrations=tuple(registration_spans(registrations, terminations)),
+        decisions=tuple(d.violation_id for d in sorted(effective, key=lambda d: (d.decided_on, d.entry_id))),
+    )
+
+
+def _tier_name(rank: int) -> str:
+    return TIERS[rank]
+
+
+def _apply_decision(
+    decision: Decision,
+    policy: Policy,
+    years: dict[int, _Year],
+    measures: list[Measure],
+    suspensions: list[Suspension],
+    terminations: list[Termination],
+) -> None:
+    year = years.setdefault(score_year(decision.decided_on), _Year(score_year(decision.decided_on)))
+    year.recorded += decision.points
+    year.max_single = max(year.max_single, decision.points)
+
+    # rule 12 and 13: the tier reached is the more severe of the cumulative and single-event rules
+    cumulative = policy.cumulative_tier(year.total)
+    single = policy.single_event_tier(decision.points)
+    reached = max(tier_rank(cumulative), tier_rank(single))
+    if reached > year.tier:
+        kind = _tier_name(reached)
+        if kind in MEASURE_KINDS:
+            measures.append(Measure(kind, year.year, decision.decided_on, decision.violation_id))
+        year.tier = reached
+
+    # rules 11, 12, 17: termination, once per level per year; a 3-year bar outranks a 1-year bar
+    level = (
+        2
+        if decision.points >= policy.termination_points
+        else 1
+        if year.total >= policy.termination_points
+        else 0
+    )
+    if level > year.termination_level:
+        bar_years = policy.single_event_bar_years if level == 2 else policy.cumulative_bar_years
+        terminations.append(
+            Termination(
+                start=decision.decided_on,
+                barred_until=add_years(decision.decided_on, bar_years),
+                bar_years=bar_years,
+                year=year.year,
+                violation_id=decision.violation_id,
+                basis="single_event" if level == 2 else "cumulative",
+            )
+        )
+        year.termination_level = level
+        return
+    if year.termination_level:
+        # a terminated year's outcome is already the most severe; later suspensions add nothing (rule 12)
+        return
+
+    # rule 14: the months imposed in a year equal the longest term due so far; top up the difference
+    year.longest_single_months = max(year.longest_single_months, policy.single_event_months(decision.points))
+    cumulative_months = policy.cumulative_months(year.total)
+    due = max(cumulative_months, year.longest_single_months)
+    if due <= year.imposed_months:
+        return
+    months = due - year.imposed_months
+    year.imposed_months = due
+    # rule 15: start on the decision date, or when the running (and queued) suspension ends
+    last_end = max((s.end for s in suspensions), default=None)
+    start = last_end if last_end is not None and last_end > decision.decided_on else decision.decided_on
+    basis = "single_event" if year.longest_single_months >= cumulative_months else "cumulative"
+    suspensions.append(
+        Suspension(
+            start=start,
+            end=add_months(start, months),
+            months=months,
+            year=year.year,
+            violation_id=decision.violation_id,
+            basis=basis,
+        )
+    )
+
+
+def repair_credit_for(
+    *,
+    activity: str,
+    total: int,
+    repaired: int,
+    max_single: int,
+    repaired_by_activity: Mapping[str, int],
+    policy: Policy,
+) -> tuple[int, str | None]:
+    """How many points an approved repair removes, and which rule limited it (rules 20, 21, 26).
+
+    Returns (credit, reason); the reason names the rule when the credit is below the activity's value.
+    """
+    rules = policy.repair
+    if activity not in rules.credits:
+        return 0, "policy.md rule 20: unknown repair activity"
+    if max_single >= policy.termination_points and not rules.single_event_termination_repairable:
+        return 0, "policy.md rule 21: a year that holds a single-event 12 cannot be repaired"
+    credit = rules.credits[activity]
+    reason = None
+    if rules.yearly_cap - repaired < credit:
+        credit, reason = (
+            rules.yearly_cap - repaired,
+            f"policy.md rule 20: at most {rules.yearly_cap} points a year",
+        )
+    for cap in rules.kind_caps:
+        if activity in cap.activities:
+            left = cap.cap - sum(repaired_by_activity.get(a, 0) for a in cap.activities)
+            if left < credit:
+                credit, reason = (
+                    left,
+                    f"policy.md rule 26: at most {cap.cap} points a year from these activities",
+                )
+    if total < credit:
+        credit, reason = total, "policy.md rule 21: only points already recorded this year, never below zero"
+    return max(credit, 0), reason
+
+
+def _apply_repair(
+    repair: Repair,
+    policy: Policy,
+    years: dict[int, _Year],
+    suspensions: list[Suspension],
+    terminations: list[Termination],
+) -> RepairCredit:
+    year = years.setdefault(score_year(repair.approved_on), _Year(score_year(repair.approved_on)))
+    credit, _ = repair_credit_for(
+        activity=repair.activity,
+        total=year.total,
+        repaired=year.repaired,
+        max_single=year.max_single,
+        repaired_by_activity=year.repaired_by_activity,
+        policy=policy,
+    )
+    before = year.repaired
+    year.repaired += credit
+    year.repaired_by_activity[repair.activity] = year.repaired_by_activity.get(repair.activity, 0) + credit
+    # rule 22: every full `points_per_month` repaired in the year shortens the term in effect by a month
+    per = policy.repair.points_per_month
+    months = year.repaired // per - before // per
+    shortened = None
+    if months:
+        shortened = _shorten_term_in_effect(repair.approved_on, months, suspensions, terminations)
+    return RepairCredit(
+        repair_id=repair.repair_id,
+        year=year.year,
+        approved_on=repair.approved_on,
+        activity=repair.activity,
+        points=credit,
+        months_shortened=months if shortened else 0,
+        shortened=shortened,
+    )
+
+
+def _shorten_term_in_effect(
+    day: dt.date, months: int, suspensions: list[Suspension], terminations: list[Termination]
+) -> str | None:
+    """Trim `months` from the end of the bar or suspension chain in effect on `day`, never before `day`."""
+    bar = max((t.barred_until for t in terminations if t.start <= day < t.barred_until), default=None)
+    if bar is not None:
+        new_bar = max(add_months(bar, -months), day)
+        for i, t in enumerate(terminations):
+            if t.barred_until > new_bar:
+                terminations[i] = replace(
+                    t, barred_until=new_bar, shortened_by_months=t.shortened_by_months + months
+                )
+        return "bar"
+    if not any(s.start <= day < s.end for s in suspensions):
+        return None
+    # every segment ending after `day` belongs to the running chain: terms are queued end to end
+    chain_end = max(s.end for s in suspensions)
+    new_end = max(add_months(chain_end, -months), day)
+    for i, s in enumerate(suspensions):
+        if s.end > new_end:
+            suspensions[i] = replace(
+                s, end=max(new_end, s.start), shortened_by_months=s.shortened_by_months + months
+            )
+    return "suspension"
+
+
+def registration_spans(
+    registrations: Iterable[Registration], terminations: Iterable[Termination]
+) -> list[RegistrationSpan]:
+    """Registrations as they stand: a termination ends every open one on its date (rule 17).
+
+    A registration starting inside a bar (recorded before the termination was) is void.
+    Derived rather than stored, so a revoked termination re-opens what it ended.
+    """
+    terms = sorted(terminations, key=lambda t: t.start)
+    spans = []
+    for reg in sorted(registrations, key=lambda r: (r.start, r.registration_id)):
+        end, ended_by, by_violation = reg.end, ("registry" if reg.end is not None else None), None
+        for t in terms:
+            if reg.start < t.start and (end is None or end > t.start):
+                end, ended_by, by_violation = t.start, "termination", t.violation_id
+            elif t.start <= reg.start < t.barred_until and (end is None or end > reg.start):
+                end, ended_by, by_violation = reg.start, "termination", t.violation_id
+        spans.append(
+            RegistrationSpan(
+                reg.registration_id, reg.institution_code, reg.start, end, ended_by, by_violation
+            )
+        )
+    return spans
+
+
+# -- eligibility (rule 18) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    at: dt.date
+    eligible: bool
+    status: str  # active | suspended | terminated | not_registered
+    reason: str
+    until: dt.date | None
+    barred_until: dt.date | None = None
+    emergency_care_settles: bool = True  # rule 18: emergency and rescue care always settle
+
+
+def eligibility_on(state: PersonState, day: dt.date, institution_code: str | None = None) -> Eligibility:
+    """Whether the person's services are settled by the fund on `day` (rule 18)."""
+    spans = [s for s in state.registrations if not s.void]
+    for t in sorted(state.terminations, key=lambda t: t.start, reverse=True):
+        if t.start <= day and not any(t.start <= s.start <= day for s in spans):
+            bar = state.barred_until
+            return Eligibility(
+                at=day,
+                eligible=False,
+                status="terminated",
+                reason=f"eligibility terminated on {t.start.isoformat()}; re-registration barred until "
+                f"{bar.isoformat() if bar else t.barred_until.isoformat()} (policy.md rule 17)",
+                until=None,
+                barred_until=bar,
+            )
+    running = [s for s in state.suspensions if s.start <= day < s.end]
+    if running:
+        until = running[0].end
+        chained = True
+        while chained:
+            chained = False
+            for s in state.suspensions:
+                if s.start == until and s.end > until:
+                    until, chained = s.end, True
+        return Eligibility(
+            at=day,
+            eligible=False,
+            status="suspended",
+            reason=f"eligibility suspended from {running[0].start.isoformat()} until {until.isoformat()} "
+            "(policy.md rules 10, 11, 15)",
+            until=until,
+        )
+    covering = [
+        s
+        for s in spans
+        if s.covers(day) and (institution_code is None or s.institution_code == institution_code)
+    ]
+    if covering:
+        ends = [s.end for s in covering]
+        until = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        return Eligibility(
+            at=day,
+            eligible=True,
+            status="active",
+            reason="registered and not suspended or terminated",
+            until=until,
+        )
+    where = f" at {institution_code}" if institution_code else ""
+    return Eligibility(
+        at=day,
+        eligible=False,
+        status="not_registered",
+        reason=f"no registration{where} covers {day.isoformat()} (policy.md rule 4)",
+        until=None,
+    )
+
+
+# -- the materialised snapshot: plain JSON-ready mappings ----------------------------------------
+
+
+def _d(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _p(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value is not None else None
+
+
+def state_to_mapping(state: PersonState) -> dict[str, Any]:
+    return {
+        "years": [
+            {
+                "year": y.year,
+                "points_recorded": y.points_recorded,
+                "points_repaired": y.points_repaired,
+                "max_single_event": y.max_single_event,
+                "tier": y.tier,
+            }
+            for y in state.years
+        ],
+        "measures": [[m.kind, m.year, _d(m.triggered_on), m.violation_id] for m in state.measures],
+        "suspensions": [
+            [_d(s.start), _d(s.end), s.months, s.year, s.violation_id, s.basis, s.shortened_by_months]
+            for s in state.suspensions
+        ],
+        "terminations": [
+            [
+                _d(t.start),
+                _d(t.barred_until),
+                t.bar_years,
+                t.year,
+                t.violation_id,
+                t.basis,
+                t.shortened_by_months,
+            ]
+            for t in state.terminations
+        ],
+        "repairs": [
+            [r.repair_id, r.year, _d(r.approved_on), r.activity, r.points, r.months_shortened, r.shortened]
+            for r in state.repairs
+        ],
+        "registrations": [
+            [
+                s.registration_id,
+                s.institution_code,
+                _d(s.start),
+                _d(s.end),
+                s.ended_by,
+                s.termination_violation_id,
+            ]
+            for s in state.registrations
+        ],
+        "decisions": list(state.decisions),
+    }
+
+
+def state_from_mapping(data: Mapping[str, Any]) -> PersonState:
+    return PersonState(
+        years=tuple(YearStanding(**y) for y in data["years"]),
+        measures=tuple(Measure(k, y, _p(d), v) for k, y, d, v in data["measures"]),  # type: ignore[arg-type]
+        suspensions=tuple(
+            Suspension(_p(a), _p(b), m, y, v, basis, sh)  # type: ignore[arg-type]
+            for a, b, m, y, v, basis, sh in data["suspensions"]
+        ),
+        terminations=tuple(
+            Termination(_p(a), _p(b), n, y, v, basis, sh)  # type: ignore[arg-type]
+            for a, b, n, y, v, basis, sh in data["terminations"]
+        ),
+        repairs=tuple(
+            RepairCredit(i, y, _p(d), a, p, m, s)  # type: ignore[arg-type]
+            for i, y, d, a, p, m, s in data["repairs"]
+        ),
+        registrations=tuple(
+            RegistrationSpan(i, c, _p(a), _p(b), e, v)  # type: ignore[arg-type]
+            for i, c, a, b, e, v in data["registrations"]
+        ),
+        decisions=tuple(data["decisions"]),
+    )

@@ -1,0 +1,47 @@
+"""Who may do what: the principal, the role -> permission table and scope checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import Forbidden
+
+# api.md "Auth" and each section's "who" column.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "institutions:write": frozenset({"admin"}),
+    "institutions:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
+    "practitioners:write": frozenset({"admin", "hr_system"}),
+    "practitioners:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
+    "registrations:write": frozenset({"admin", "hr_system"}),
+    "violations:write": frozenset({"admin", "inspector"}),
+    "violations:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
+    "eligibility:batch": frozenset({"admin", "inspector", "reviewer", "hr_system"}),
+    "roster:read": frozenset({"admin", "reviewer", "hr_system"}),
+    "policy:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
+}
+
+NATIONAL_ROLES = frozenset({"admin", "inspector", "reviewer"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: int
+    name: str
+    role: str
+    institution_id: int | None = None
+    institution_code: str | None = None
+    practitioner_id: int | None = None
+    practitioner_code: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}:{self.name}"
+
+    @property
+    def is_national(self) -> bool:
+        return self.role in NATIONAL_ROLES
+
+
+def require(principal: Principal, permission: str) -> None:
+    if principal.role not in PERMISSIONS[permission]:
+        raise Forbidden(f"role {principal.role} may not {permission.replace(':', ' ')}")

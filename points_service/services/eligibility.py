@@ -1,0 +1,115 @@
+"""The read side: eligibility for one person, a batch, or an institution's roster (policy.md rule 18).
+
+Each answer is computed from the materialised snapshot, so a read is one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..persistence import queries
+from ..persistence.models import PractitionerState, Registration
+from ..rules import standing as rules
+from .access import Principal, require
+from .errors import NotFound
+from .state import eligibility_view, stored_state
+
+
+def _visible(principal: Principal, snapshot: PractitionerState, state: rules.PersonState) -> bool:
+    """Eligibility is national (rule 5): every institution where the person is registered may read it."""
+    if principal.is_national:
+        return True
+    if principal.role == "practitioner":
+        return principal.practitioner_id == snapshot.practitioner_id
+    return any(s.institution_code == principal.institution_code for s in state.registrations)
+
+
+def eligibility_for(
+    session: Session, principal: Principal, code: str, *, at: dt.date, institution_code: str | None
+) -> dict[str, Any]:
+    require(principal, "practitioners:read")
+    snapshot = queries.state_by_code(session, code)
+    state = stored_state(snapshot)
+    if snapshot is None or not _visible(principal, snapshot, state):
+        raise NotFound(f"no practitioner {code}")
+    return eligibility_view(code, rules.eligibility_on(state, at, institution_code))
+
+
+def eligibility_batch(
+    session: Session, principal: Principal, codes: Sequence[str], *, at: dt.date, institution_code: str | None
+) -> list[dict[str, Any]]:
+    """Results in request order; unknown codes, and people outside the caller's scope, are `unknown`."""
+    require(principal, "eligibility:batch")
+    snapshots = {
+        s.practitioner_code: s
+        for s in session.scalars(
+            select(PractitionerState).where(PractitionerState.practitioner_code.in_(set(codes)))
+        )
+    }
+    results = []
+    for code in codes:
+        snapshot = snapshots.get(code)
+        state = stored_state(snapshot)
+        if snapshot is None or not _visible(principal, snapshot, state):
+            results.append(unknown_view(code, at))
+        else:
+            results.append(eligibility_view(code, rules.eligibility_on(state, at, institution_code)))
+    return results
+
+
+def unknown_view(code: str, at: dt.date) -> dict[str, Any]:
+    return {
+        "practitioner_code": code,
+        "at": at,
+        "eligible": False,
+        "status": "unknown",
+        "reason": "no such practitioner",
+        "until": None,
+        "barred_until": None,
+        "emergency_care_settles": True,
+    }
+
+
+def roster(
+    session: Session,
+    principal: Principal,
+    institution_code: str,
+    *,
+    at: dt.date,
+    after: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The institution's staff registered on `at` (as the institution recorded them), with eligibility."""
+    require(principal, "roster:read")
+    institution = queries.institution_by_code(session, institution_code)
+    if institution is None or (principal.role == "hr_system" and principal.institution_id != institution.id):
+        raise NotFound(f"no institution {institution_code}")
+    query = (
+        select(PractitionerState)
+        .join(Registration, Registration.practitioner_id == PractitionerState.practitioner_id)
+        .where(
+            Registration.institution_id == institution.id,
+            Registration.start_date <= at,
+            or_(Registration.end_date.is_(None), Registration.end_date > at),
+        )
+        .order_by(PractitionerState.practitioner_code)
+        .distinct()
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(PractitionerState.practitioner_code > after)
+    snapshots = session.scalars(query).all()
+    page, more = snapshots[:limit], len(snapshots) > limit
+    items = [
+        eligibility_view(s.practitioner_code, rules.eligibility_on(stored_state(s), at, institution.code))
+        for s in page
+    ]
+    return items, (page[-1].practitioner_code if more and page else None)
+
+
+__all__ = ["eligibility_batch", "eligibility_for", "roster"]

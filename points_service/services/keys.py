@@ -1,0 +1,118 @@
+"""API keys: random secrets shown once; only their SHA-256 is stored, with a visible prefix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..persistence import queries
+from ..persistence.models import ROLES, ApiKey, Institution, Practitioner
+from .access import Principal
+from .audit import record_audit
+from .errors import NotAuthenticated, RuleViolation
+
+KEY_PREFIX = "pts_"
+
+
+def hash_key(secret: str) -> str:
+    # a fast hash suits high-entropy random keys (and keeps every request cheap)
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreateKey:
+    role: str
+    name: str
+    institution_code: str | None = None
+    practitioner_code: str | None = None
+    expires_at: dt.datetime | None = None
+
+
+def create_key(session: Session, cmd: CreateKey, *, now: dt.datetime) -> tuple[ApiKey, str]:
+    """Returns the stored key and the secret, which is never stored and cannot be shown again."""
+    if cmd.role not in ROLES:
+        raise RuleViolation(f"role must be one of {', '.join(ROLES)}", rule="api.md Auth", field="role")
+    institution_id = practitioner_id = None
+    if cmd.role == "hr_system":
+        if not cmd.institution_code:
+            raise RuleViolation(
+                "an hr_system key is bound to one institution", rule="api.md Auth", field="institution"
+            )
+        institution = queries.institution_by_code(session, cmd.institution_code)
+        if institution is None:
+            raise RuleViolation(
+                f"no institution {cmd.institution_code}", rule="api.md Auth", field="institution"
+            )
+        institution_id = institution.id
+    if cmd.role == "practitioner":
+        if not cmd.practitioner_code:
+            raise RuleViolation(
+                "a practitioner key is bound to one person", rule="api.md Auth", field="practitioner"
+            )
+        practitioner = queries.practitioner_by_code(session, cmd.practitioner_code)
+        if practitioner is None:
+            raise RuleViolation(
+                f"no practitioner {cmd.practitioner_code}", rule="api.md Auth", field="practitioner"
+            )
+        practitioner_id = practitioner.id
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        prefix=secret[: len(KEY_PREFIX) + 8],
+        key_hash=hash_key(secret),
+        role=cmd.role,
+        institution_id=institution_id,
+        practitioner_id=practitioner_id,
+        name=cmd.name,
+        created_at=now,
+        expires_at=cmd.expires_at,
+    )
+    session.add(key)
+    session.flush()
+    record_audit(
+        session,
+        None,
+        action="api_key.created",
+        object_type="api_key",
+        object_id=key.id,
+        detail={"prefix": key.prefix, "role": cmd.role, "name": cmd.name},
+        now=now,
+    )
+    return key, secret
+
+
+def authenticate(session: Session, secret: str, *, now: dt.datetime) -> Principal:
+    """The principal behind a bearer key; 401 for unknown, revoked or expired keys."""
+    row = session.execute(
+        select(ApiKey, Institution.code, Practitioner.code)
+        .outerjoin(Institution, Institution.id == ApiKey.institution_id)
+        .outerjoin(Practitioner, Practitioner.id == ApiKey.practitioner_id)
+        .where(ApiKey.key_hash == hash_key(secret))
+    ).one_or_none()
+    if row is None:
+        raise NotAuthenticated("unknown API key")
+    key, institution_code, practitioner_code = row
+    if key.revoked_at is not None:
+        raise NotAuthenticated("this API key has been revoked")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise NotAuthenticated("this API key has expired")
+    return Principal(
+        key_id=key.id,
+        name=key.name,
+        role=key.role,
+        institution_id=key.institution_id,
+        institution_code=institution_code,
+        practitioner_id=key.practitioner_id,
+        practitioner_code=practitioner_code,
+    )
+
+
+def has_admin_key(session: Session) -> bool:
+    return (
+        session.scalar(select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).limit(1))
+        is not None
+    )

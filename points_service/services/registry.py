@@ -1,0 +1,353 @@
+"""Institutions, practitioners and registrations (policy.md §1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..persistence import pii, queries
+from ..persistence.models import Institution, Practitioner, Registration
+from ..rules.calendar import local_date
+from ..rules.policy import PolicySet
+from .access import Principal, require
+from .audit import record_audit
+from .errors import (
+    DuplicateInstitution,
+    DuplicatePractitioner,
+    Forbidden,
+    NotFound,
+    RegistrationConflict,
+    ReregistrationBarred,
+    RuleViolation,
+)
+from .state import recompute_state, stored_state
+
+
+@dataclass(frozen=True)
+class CreateInstitution:
+    code: str
+    name: str
+    kind: str
+    region_code: str
+
+
+@dataclass(frozen=True)
+class CreatePractitioner:
+    code: str
+    name: str
+    id_number: str
+    category: str
+
+
+@dataclass(frozen=True)
+class Register:
+    practitioner_code: str
+    institution_code: str
+    start_date: dt.date
+
+
+@dataclass(frozen=True)
+class EndRegistration:
+    practitioner_code: str
+    institution_code: str
+    end_date: dt.date
+    reason: str
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Created(Generic[T]):
+    value: T
+    created: bool  # False: an identical earlier request is replayed
+
+
+# -- institutions ---------------------------------------------------------------------------------
+
+
+def create_institution(
+    session: Session,
+    principal: Principal,
+    cmd: CreateInstitution,
+    *,
+    now: dt.datetime,
+    request_id: str | None,
+) -> Created[Institution]:
+    require(principal, "institutions:write")
+    existing = queries.institution_by_code(session, cmd.code)
+    if existing is not None:
+        same = (existing.name, existing.kind, existing.region_code) == (cmd.name, cmd.kind, cmd.region_code)
+        if not same:
+            raise DuplicateInstitution(f"institution {cmd.code} exists with different data", code=cmd.code)
+        return Created(existing, created=False)
+    institution = Institution(
+        code=cmd.code, name=cmd.name, kind=cmd.kind, region_code=cmd.region_code, created_at=now
+    )
+    session.add(institution)
+    session.flush()
+    record_audit(
+        session,
+        principal,
+        action="institution.created",
+        object_type="institution",
+        object_id=cmd.code,
+        detail={"code": cmd.code, "name": cmd.name, "kind": cmd.kind, "region_code": cmd.region_code},
+        now=now,
+        request_id=request_id,
+    )
+    return Created(institution, created=True)
+
+
+def get_institution(session: Session, principal: Principal, code: str) -> Institution:
+    require(principal, "institutions:read")
+    institution = queries.institution_by_code(session, code)
+    if institution is None or not _may_see_institution(session, principal, institution):
+        raise NotFound(f"no institution {code}")
+    return institution
+
+
+def _may_see_institution(session: Session, principal: Principal, institution: Institution) -> bool:
+    if principal.is_national:
+        return True
+    if principal.role == "hr_system":
+        return principal.institution_id == institution.id
+    assert principal.practitioner_id is not None
+    return queries.is_registered_at(session, principal.practitioner_id, institution.id)
+
+
+# -- practitioners --------------------------------------------------------------------------------
+
+
+def create_practitioner(
+    session: Session,
+    principal: Principal,
+    cmd: CreatePractitioner,
+    *,
+    keys: pii.PiiKeys,
+    policies: PolicySet,
+    now: dt.datetime,
+    request_id: str | None,
+) -> Created[Practitioner]:
+    require(principal, "practitioners:write")
+    try:
+        national_id = pii.normalise_national_id(cmd.id_number)
+    except pii.InvalidNationalId as exc:
+        raise RuleViolation(str(exc), rule="policy.md rule 2 (GB 11643)", field="id_number") from None
+    index = pii.blind_index(keys, national_id)
+    existing = queries.lock_practitioner(session, cmd.code)
+    if existing is not None:
+        if (existing.name, existing.category, existing.national_id_index) != (cmd.name, cmd.category, index):
+            raise DuplicatePractitioner(f"practitioner {cmd.code} exists with different data", code=cmd.code)
+        return Created(existing, created=False)
+    if session.scalar(select(Practitioner.id).where(Practitioner.national_id_index == index)) is not None:
+        raise DuplicatePractitioner("this national ID number is already held by another practitioner code")
+    practitioner = Practitioner(
+        code=cmd.code,
+        name=cmd.name,
+        category=cmd.category,
+        national_id_cipher=pii.encrypt_national_id(
+            keys, national_id, associated_data=cmd.code.encode("utf-8")
+        ),
+        national_id_index=index,
+        national_id_masked=pii.mask_national_id(national_id),
+        created_at=now,
+    )
+    session.add(practitioner)
+    session.flush()
+    recompute_state(session, practitioner, policies=policies, now=now)
+    record_audit(
+        session,
+        principal,
+        action="practitioner.created",
+        object_type="practitioner",
+        object_id=cmd.code,
+        detail={
+            "code": cmd.code,
+            "name": cmd.name,
+            "category": cmd.category,
+            "id_number": practitioner.national_id_masked,
+        },
+        now=now,
+        request_id=request_id,
+    )
+    return Created(practitioner, created=True)
+
+
+def visible_practitioner(session: Session, principal: Principal, code: str) -> Practitioner:
+    """The person, if the caller may see them; otherwise 404 so existence does not leak."""
+    require(principal, "practitioners:read")
+    practitioner = queries.practitioner_by_code(session, code)
+    if practitioner is None or not may_see_practitioner(session, principal, practitioner.id):
+        raise NotFound(f"no practitioner {code}")
+    return practitioner
+
+
+def may_see_practitioner(session: Session, principal: Principal, practitioner_id: int) -> bool:
+    if principal.is_national:
+        return True
+    if principal.role == "practitioner":
+        return principal.practitioner_id == practitioner_id
+    if principal.role == "hr_system":
+        assert principal.institution_id is not None
+        return queries.is_registered_at(session, practitioner_id, principal.institution_id)
+    return False
+
+
+# -- registrations (rule 4, 17) -------------------------------------------------------------------
+
+
+def register(
+    session: Session,
+    principal: Principal,
+    cmd: Register,
+    *,
+    policies: PolicySet,
+    now: dt.datetime,
+    request_id: str | None,
+) -> Created[tuple[Registration, str]]:
+    require(principal, "registrations:write")
+    _require_own_institution(principal, cmd.institution_code)
+    institution = queries.institution_by_code(session, cmd.institution_code)
+    if institution is None:
+        raise RuleViolation(
+            f"no institution {cmd.institution_code}", rule="policy.md rule 4", field="institution_code"
+        )
+    practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
+    if practitioner is None:
+        raise NotFound(f"no practitioner {cmd.practitioner_code}")
+    rows = [
+        r
+        for r, _ in queries.registrations_for(session, practitioner.id)
+        if r.institution_id == institution.id
+    ]
+    for row in rows:
+        if row.start_date == cmd.start_date and row.end_date is None:
+            return Created((row, institution.code), created=False)
+        # the new registration is open-ended, so it overlaps anything that ends after it starts
+        if row.end_date is None or row.end_date > cmd.start_date:
+            raise RegistrationConflict(
+                f"practitioner {practitioner.code} already holds a registration at {institution.code} "
+                f"from {row.start_date.isoformat()}",
+                registration_id=row.id,
+            )
+    state = stored_state(queries.state_by_code(session, practitioner.code))
+    for termination in state.terminations:
+        if termination.start <= cmd.start_date < termination.barred_until:
+            raise ReregistrationBarred(
+                f"re-registration is barred until {state.barred_until.isoformat()} (policy.md rule 17)",  # type: ignore[union-attr]
+                barred_until=state.barred_until.isoformat(),  # type: ignore[union-attr]
+            )
+    registration = Registration(
+        practitioner_id=practitioner.id,
+        institution_id=institution.id,
+        start_date=cmd.start_date,
+        created_at=now,
+        created_by=principal.actor,
+    )
+    session.add(registration)
+    session.flush()
+    recompute_state(session, practitioner, policies=policies, now=now)
+    record_audit(
+        session,
+        principal,
+        action="registration.created",
+        object_type="registration",
+        object_id=registration.id,
+        detail={
+            "practitioner_code": practitioner.code,
+            "institution_code": institution.code,
+            "start_date": cmd.start_date.isoformat(),
+        },
+        now=now,
+        request_id=request_id,
+    )
+    return Created((registration, institution.code), created=True)
+
+
+def end_registration(
+    session: Session,
+    principal: Principal,
+    cmd: EndRegistration,
+    *,
+    policies: PolicySet,
+    now: dt.datetime,
+    request_id: str | None,
+) -> tuple[Registration, str]:
+    require(principal, "registrations:write")
+    _require_own_institution(principal, cmd.institution_code)
+    practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
+    institution = queries.institution_by_code(session, cmd.institution_code)
+    if practitioner is None or institution is None:
+        raise NotFound(f"no registration of {cmd.practitioner_code} at {cmd.institution_code}")
+    open_rows = [
+        r
+        for r, _ in queries.registrations_for(session, practitioner.id)
+        if r.institution_id == institution.id and r.end_date is None
+    ]
+    if not open_rows:
+        raise NotFound(f"no open registration of {cmd.practitioner_code} at {cmd.institution_code}")
+    registration = open_rows[-1]
+    if cmd.end_date <= registration.start_date:
+        raise RuleViolation(
+            f"end_date must be after the start date {registration.start_date.isoformat()} "
+            "(registrations are [start, end))",
+            rule="policy.md rule 4",
+            field="end_date",
+        )
+    registration.end_date = cmd.end_date
+    registration.end_reason = cmd.reason
+    registration.ended_at = now
+    registration.ended_by = principal.actor
+    session.flush()
+    recompute_state(session, practitioner, policies=policies, now=now)
+    record_audit(
+        session,
+        principal,
+        action="registration.ended",
+        object_type="registration",
+        object_id=registration.id,
+        detail={
+            "practitioner_code": practitioner.code,
+            "institution_code": institution.code,
+            "end_date": cmd.end_date.isoformat(),
+            "reason": cmd.reason,
+        },
+        now=now,
+        request_id=request_id,
+    )
+    return registration, institution.code
+
+
+def _require_own_institution(principal: Principal, institution_code: str) -> None:
+    if principal.role == "hr_system" and principal.institution_code != institution_code:
+        raise Forbidden("an HR system may only manage registrations at its own institution")
+
+
+def registrations_view(session: Session, practitioner: Practitioner, *, now: dt.datetime) -> list[dict]:
+    """Registrations as they stand (a termination ends open ones), with who recorded them."""
+    state = stored_state(queries.state_by_code(session, practitioner.code))
+    spans = {s.registration_id: s for s in state.registrations}
+    today = local_date(now)
+    out = []
+    for row, code in queries.registrations_for(session, practitioner.id):
+        span = spans.get(row.id)
+        end = span.end if span else row.end_date
+        out.append(
+            {
+                "id": row.id,
+                "institution_code": code,
+                "start_date": row.start_date,
+                "end_date": end,
+                "ended_by": span.ended_by if span else ("registry" if row.end_date else None),
+                "end_reason": row.end_reason
+                if (span is None or span.ended_by != "termination")
+                else f"terminated by violation {span.termination_violation_id} (policy.md rule 17)",
+                "active": row.start_date <= today and (end is None or today < end),
+            }
+        )
+    return out

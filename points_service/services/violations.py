@@ -1,0 +1,253 @@
+"""Scoring decisions (policy.md §2): recorded once, counted once, outcomes recomputed from the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..persistence import queries
+from ..persistence.models import Institution, LedgerEntry, Measure, Practitioner, Violation
+from ..rules import standing as rules
+from ..rules.calendar import local_date, score_year
+from ..rules.policy import PolicyError, PolicySet
+from .access import Principal, require
+from .audit import digest, record_audit
+from .errors import DuplicateCase, NotFound, RuleViolation
+from .state import measure_view, recompute_state, sanction_view, stored_state
+
+
+@dataclass(frozen=True)
+class RecordViolation:
+    case_ref: str
+    practitioner_code: str
+    institution_code: str
+    behaviour_code: str
+    responsibility: str
+    occurred_on: dt.date
+    decided_on: dt.date
+    points: int | None = None
+    adjustment: str | None = None
+    adjustment_reason: str | None = None
+    description: str | None = None
+    evidence_refs: tuple[str, ...] = field(default_factory=tuple)
+
+    def fingerprint(self) -> str:
+        """Same case_ref + same content is a replay; the content is the request as posted."""
+        data = asdict(self)
+        data["evidence_refs"] = list(self.evidence_refs)
+        return digest(data)
+
+
+@dataclass(frozen=True)
+class RecordedViolation:
+    violation: Violation
+    practitioner: Practitioner
+    institution_code: str
+    state: rules.PersonState
+    created: bool
+
+
+def record_violation(
+    session: Session,
+    principal: Principal,
+    cmd: RecordViolation,
+    *,
+    policies: PolicySet,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> RecordedViolation:
+    require(principal, "violations:write")
+    institution = queries.institution_by_code(session, cmd.institution_code)
+    if institution is None:
+        raise RuleViolation(
+            f"no institution {cmd.institution_code}", rule="api.md Violations", field="institution_code"
+        )
+    # every write for a person is serialised here, so each threshold is crossed once, in order
+    practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
+    if practitioner is None:
+        raise RuleViolation(
+            f"no practitioner {cmd.practitioner_code}", rule="api.md Violations", field="practitioner_code"
+        )
+
+    existing = session.scalars(select(Violation).where(Violation.case_ref == cmd.case_ref)).one_or_none()
+    if existing is not None:
+        if existing.fingerprint != cmd.fingerprint():
+            raise DuplicateCase(
+                f"case {cmd.case_ref} is already recorded with different content",
+                violation_id=existing.id,
+                location=f"/v1/violations/{existing.id}",
+            )
+        owner = session.get(Practitioner, existing.practitioner_id)
+        assert owner is not None
+        return RecordedViolation(
+            existing,
+            owner,
+            cmd.institution_code,
+            stored_state(queries.state_by_code(session, owner.code)),
+            False,
+        )
+
+    today = local_date(now)
+    if cmd.decided_on > today:
+        raise RuleViolation(
+            f"decided_on {cmd.decided_on.isoformat()} is in the future (today is {today.isoformat()})",
+            rule="policy.md rule 6",
+            field="decided_on",
+        )
+    if cmd.occurred_on > cmd.decided_on:
+        raise RuleViolation(
+            "occurred_on must not be after decided_on", rule="policy.md rule 6", field="occurred_on"
+        )
+    if cmd.adjustment is not None and not (cmd.adjustment_reason or "").strip():
+        raise RuleViolation(
+            "an adjusted decision needs an adjustment_reason",
+            rule="policy.md rule 8",
+            field="adjustment_reason",
+        )
+    if cmd.adjustment is None and cmd.adjustment_reason:
+        raise RuleViolation(
+            "adjustment_reason is only for an adjusted decision",
+            rule="policy.md rule 8",
+            field="adjustment_reason",
+        )
+    try:
+        policy = policies.profile_for(institution.region_code, cmd.decided_on)
+        points = policy.points_for(
+            cmd.behaviour_code, cmd.responsibility, points=cmd.points, adjustment=cmd.adjustment
+        )
+    except PolicyError as exc:
+        raise RuleViolation(str(exc), rule=exc.rule, field=exc.field) from None
+
+    state = stored_state(queries.state_by_code(session, practitioner.code))
+    if not any(
+        s.institution_code == institution.code and s.covers(cmd.occurred_on) for s in state.registrations
+    ):
+        raise RuleViolation(
+            f"practitioner {practitioner.code} was not registered at {institution.code} on "
+            f"{cmd.occurred_on.isoformat()}",
+            rule="policy.md rules 4 and 6",
+            field="occurred_on",
+        )
+
+    violation = Violation(
+        case_ref=cmd.case_ref,
+        practitioner_id=practitioner.id,
+        institution_id=institution.id,
+        behaviour_code=cmd.behaviour_code,
+        responsibility=cmd.responsibility,
+        adjustment=cmd.adjustment,
+        adjustment_reason=cmd.adjustment_reason,
+        points=points,
+        occurred_on=cmd.occurred_on,
+        decided_on=cmd.decided_on,
+        score_year=score_year(cmd.decided_on),
+        profile_id=policy.id,
+        description=cmd.description,
+        evidence_refs=list(cmd.evidence_refs),
+        fingerprint=cmd.fingerprint(),
+        created_at=now,
+        created_by=principal.actor,
+    )
+    session.add(violation)
+    session.flush()  # the violation id goes into the ledger entry
+    session.add(
+        LedgerEntry(
+            practitioner_id=practitioner.id,
+            kind="decision",
+            score_year=violation.score_year,
+            effective_on=cmd.decided_on,
+            points=points,
+            violation_id=violation.id,
+            profile_id=policy.id,
+            recorded_at=now,
+            recorded_by=principal.actor,
+        )
+    )
+    session.flush()
+    state = recompute_state(session, practitioner, policies=policies, now=now)
+    record_audit(
+        session,
+        principal,
+        action="violation.recorded",
+        object_type="violation",
+        object_id=violation.id,
+        detail={
+            "case_ref": cmd.case_ref,
+            "practitioner_code": practitioner.code,
+            "institution_code": institution.code,
+            "behaviour_code": cmd.behaviour_code,
+            "points": points,
+            "decided_on": cmd.decided_on.isoformat(),
+            "profile": policy.id,
+        },
+        now=now,
+        request_id=request_id,
+    )
+    return RecordedViolation(violation, practitioner, institution.code, state, True)
+
+
+def get_violation(
+    session: Session, principal: Principal, violation_id: int
+) -> tuple[Violation, Practitioner, str]:
+    require(principal, "violations:read")
+    violation = session.get(Violation, violation_id)
+    if violation is None:
+        raise NotFound(f"no violation {violation_id}")
+    practitioner = session.get(Practitioner, violation.practitioner_id)
+    assert practitioner is not None
+    institution_code = institution_code_of(session, violation)
+    visible = (
+        principal.is_national
+        or (principal.role == "hr_system" and principal.institution_id == violation.institution_id)
+        or (principal.role == "practitioner" and principal.practitioner_id == practitioner.id)
+    )
+    if not visible:
+        raise NotFound(f"no violation {violation_id}")
+    return violation, practitioner, institution_code
+
+
+def institution_code_of(session: Session, violation: Violation) -> str:
+    code = session.scalar(select(Institution.code).where(Institution.id == violation.institution_id))
+    assert code is not None
+    return code
+
+
+def violation_state(session: Session, violation: Violation) -> str:
+    """effective | amended | revoked, from the ledger entries of the decision (rule 24)."""
+    entries = session.scalars(select(LedgerEntry).where(LedgerEntry.violation_id == violation.id)).all()
+    decisions = [e for e in entries if e.kind == "decision"]
+    reversed_ids = set(
+        session.scalars(
+            select(LedgerEntry.reverses_entry_id).where(
+                LedgerEntry.reverses_entry_id.in_([e.id for e in decisions])
+            )
+        ).all()
+    )
+    live = [e for e in decisions if e.id not in reversed_ids]
+    if not live:
+        return "revoked"
+    return "amended" if len(decisions) > 1 else "effective"
+
+
+def triggered_view(session: Session, recorded: RecordedViolation) -> list[dict[str, Any]]:
+    """What this decision set off: the measure task or the sanction (rule 12: the more severe)."""
+    out: list[dict[str, Any]] = []
+    code = recorded.practitioner.code
+    for item in recorded.state.triggered_by(recorded.violation.id):
+        if isinstance(item, rules.Measure):
+            row = session.scalars(
+                select(Measure).where(
+                    Measure.violation_id == recorded.violation.id,
+                    Measure.kind == item.kind,
+                    Measure.state != "cancelled",
+                )
+            ).first()
+            if row is not None:
+                out.append({"type": "measure", **measure_view(row, code)})
+        else:
+            out.append({"type": "sanction", **sanction_view(item)})
+    return out

@@ -1,0 +1,128 @@
+"""Fixtures: a database built by the migrations, one outer transaction per test, an app bound to it.
+
+POINTS_TEST_DATABASE_URL unset -> SQLite; set to postgresql+psycopg://... -> the same suite on
+PostgreSQL (tests marked `postgresql` run only there).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+TEST_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
+# a developer's shell must not change test behaviour
+for name in [n for n in os.environ if n.startswith("POINTS_") and n != "POINTS_TEST_DATABASE_URL"]:
+    del os.environ[name]
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_URL and make_url(TEST_URL).get_backend_name() == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs POINTS_TEST_DATABASE_URL pointing at PostgreSQL")
+    for item in items:
+        if "postgresql" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config):
+    return f"database: {TEST_URL or 'SQLite (set POINTS_TEST_DATABASE_URL for PostgreSQL)'}"
+
+
+def fresh_database_url(tmp_path_factory, label: str) -> str:
+    """An empty database: a new SQLite file, or a new PostgreSQL database beside the test one."""
+    if not TEST_URL:
+        return f"sqlite:///{tmp_path_factory.mktemp(label) / 'points.db'}"
+    base = make_url(TEST_URL)
+    name = f"{base.database}_{label}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    return fresh_database_url(tmp_path_factory, "suite")
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    from points_service.cli import upgrade_database
+    from points_service.persistence.engine import make_engine
+
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url):
+    from points_service.settings import Settings
+
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture
+def connection(engine):
+    conn = engine.connect()
+    outer = conn.begin()
+    yield conn
+    outer.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session(connection) -> Session:
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
+def base_app(settings, engine):
+    from points_service import create_app
+
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+def app(base_app, connection):
+    """The app with every request's transaction joined to the test's outer transaction."""
+    runtime = base_app.extensions["points_service"]
+    base_app.extensions["points_service"] = replace(
+        runtime,
+        sessions=sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ),
+    )
+    yield base_app
+    base_app.extensions["points_service"] = runtime
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def committed_app(base_app):
+    """The app on the real engine: requests commit for real (concurrency tests); use unique codes."""
+    return base_app
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]

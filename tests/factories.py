@@ -1,0 +1,125 @@
+"""Small builders with defaults for tests. Codes are unique per call so committed tests never clash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+
+from points_service.persistence.engine import transaction
+from points_service.services.keys import CreateKey, create_key
+
+NOW = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)
+_serial = itertools.count(1)
+
+
+def gb11643(prefix17: str) -> str:
+    """A national ID number with a valid GB 11643 check digit."""
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(d) * w for d, w in zip(prefix17, weights, strict=True))
+    return prefix17 + "10X98765432"[total % 11]
+
+
+def new_id_number() -> str:
+    serial = next(_serial) + (uuid.uuid4().int % 900) * 1000
+    return gb11643(f"130102198001{(serial % 28) + 1:02d}{serial % 1000:03d}")
+
+
+def code(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12].upper()}"
+
+
+def make_key(
+    sessions_or_session, role: str, *, institution_code=None, practitioner_code=None, expires_at=None
+) -> str:
+    cmd = CreateKey(
+        role=role,
+        name=f"test-{role}",
+        institution_code=institution_code,
+        practitioner_code=practitioner_code,
+        expires_at=expires_at,
+    )
+    if hasattr(sessions_or_session, "execute"):
+        return create_key(sessions_or_session, cmd, now=NOW)[1]
+    with transaction(sessions_or_session, write=True) as session:
+        return create_key(session, cmd, now=NOW)[1]
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class Api:
+    """A thin client for the HTTP API in tests: posts JSON, asserts statuses, returns bodies."""
+
+    def __init__(self, client, key: str):
+        self.client = client
+        self.headers = auth(key)
+
+    def post(self, path: str, body, *, status: int | tuple[int, ...] = 201, headers=None):
+        response = self.client.post(path, json=body, headers={**self.headers, **(headers or {})})
+        expected = status if isinstance(status, tuple) else (status,)
+        assert response.status_code in expected, response.get_data(as_text=True)
+        return response.get_json()
+
+    def get(self, path: str, *, status: int = 200, query=None):
+        response = self.client.get(path, headers=self.headers, query_string=query)
+        assert response.status_code == status, response.get_data(as_text=True)
+        return response.get_json()
+
+    def institution(self, *, region_code="130100", kind="medical_institution", code_=None) -> str:
+        c = code_ or code("H")
+        self.post(
+            "/v1/institutions", {"code": c, "name": f"Hospital {c}", "kind": kind, "region_code": region_code}
+        )
+        return c
+
+    def practitioner(self, *, category="physician", code_=None) -> str:
+        c = code_ or code("P")
+        self.post(
+            "/v1/practitioners",
+            {"code": c, "name": f"Person {c}", "id_number": new_id_number(), "category": category},
+        )
+        return c
+
+    def register(self, practitioner: str, institution: str, start="2025-01-01", **kw):
+        return self.post(
+            f"/v1/practitioners/{practitioner}/registrations",
+            {"institution_code": institution, "start_date": start},
+            **kw,
+        )
+
+    def violation(
+        self,
+        practitioner: str,
+        institution: str,
+        *,
+        decided_on="2026-04-10",
+        occurred_on=None,
+        behaviour_code="B1-01",
+        responsibility="general",
+        points=None,
+        case_ref=None,
+        status=201,
+        **extra,
+    ):
+        body = {
+            "case_ref": case_ref or code("CASE-"),
+            "practitioner_code": practitioner,
+            "institution_code": institution,
+            "behaviour_code": behaviour_code,
+            "responsibility": responsibility,
+            "occurred_on": occurred_on or decided_on,
+            "decided_on": decided_on,
+            **extra,
+        }
+        if points is not None:
+            body["points"] = points
+        return self.post("/v1/violations", body, status=status)
+
+    def person(self, *, region_code="130100", start="2025-01-01") -> tuple[str, str]:
+        """A practitioner registered at a new institution: (practitioner_code, institution_code)."""
+        inst = self.institution(region_code=region_code)
+        person = self.practitioner()
+        self.register(person, inst, start)
+        return person, inst
