@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from points_service.persistence.engine import lock_key, make_engine
 from points_service.persistence.models import Base
@@ -34,13 +34,13 @@ def _configure(connection: Connection) -> None:
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:  # tests and the CLI may hand in a connection
-        _configure(connection)
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):  # a caller that manages its own transaction
+        _configure(given)
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = make_engine(_url())
+    engine = given if isinstance(given, Engine) else make_engine(_url())
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # two deploys must not migrate at once; DDL must not wait forever behind traffic
@@ -57,7 +57,8 @@ def run_migrations_online() -> None:
                 connection.rollback()
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
                 connection.commit()
-    engine.dispose()
+    if not isinstance(given, Engine):
+        engine.dispose()
 
 
 if context.is_offline_mode():

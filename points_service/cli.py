@@ -31,6 +31,7 @@ def alembic_config(database_url: str):
 
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("path_separator", "os")
     config.attributes["database_url"] = database_url
     return config
 

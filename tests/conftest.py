@@ -13,13 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-TEST_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
+from databases import TEST_URL, fresh_database_url  # noqa: E402
+
 # a developer's shell must not change test behaviour
 for name in [n for n in os.environ if n.startswith("POINTS_") and n != "POINTS_TEST_DATABASE_URL"]:
     del os.environ[name]
@@ -36,20 +36,6 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_report_header(config):
     return f"database: {TEST_URL or 'SQLite (set POINTS_TEST_DATABASE_URL for PostgreSQL)'}"
-
-
-def fresh_database_url(tmp_path_factory, label: str) -> str:
-    """An empty database: a new SQLite file, or a new PostgreSQL database beside the test one."""
-    if not TEST_URL:
-        return f"sqlite:///{tmp_path_factory.mktemp(label) / 'points.db'}"
-    base = make_url(TEST_URL)
-    name = f"{base.database}_{label}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import marshmallow as ma
 from flask import current_app, g, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from sqlalchemy.orm import Session, sessionmaker
+from webargs.flaskparser import FlaskParser
 
 from ..clock import utc_now
 from ..persistence.engine import transaction
@@ -71,6 +72,9 @@ def _bearer_key() -> str:
 
 
 class Blueprint(SmorestBlueprint):
+    # webargs excludes unknown query args by default, overriding the schema; let BaseSchema decide
+    ARGUMENTS_PARSER = FlaskParser(unknown=None)
+
     def requires(self, permission: str, *, write: bool = False) -> Callable:
         """Authenticate, check the role, and run the view in one transaction committed at the edge.
 

@@ -65,8 +65,10 @@ def idempotent(func: Callable) -> Callable:
                 expires_at=now + KEEP_FOR,
             )
             .on_conflict_do_nothing(index_elements=["client_id", "key"])
-        ).rowcount
-        if not claimed:
+            # rowcount is -1 for this statement under psycopg 3; RETURNING says whether we claimed it
+            .returning(IdempotencyKey.key)
+        ).first()
+        if claimed is None:
             stored = db.scalars(
                 select(IdempotencyKey).where(IdempotencyKey.client_id == client, IdempotencyKey.key == key)
             ).one()

@@ -56,13 +56,17 @@ class InstitutionByCode(MethodView):
 
 
 def _practitioner_body(practitioner):
+    registrations = svc.registrations_view(session(), practitioner, now=utc_now())
+    if principal().role == "hr_system":
+        # a hospital sees its own registrations of the person, not where else they work
+        registrations = [r for r in registrations if r["institution_code"] == principal().institution_code]
     return {
         "code": practitioner.code,
         "name": practitioner.name,
         "category": practitioner.category,
         "id_number": practitioner.national_id_masked,
         "created_at": practitioner.created_at,
-        "registrations": svc.registrations_view(session(), practitioner, now=utc_now()),
+        "registrations": registrations,
     }
 
 

@@ -180,7 +180,7 @@ class Policy:
             "id": self.id,
             "name": self.name,
             "provinces": sorted(self.provinces),
-            "effective_from": self.effective_from.isoformat(),
+            "effective_from": self.effective_from,
             "sources": list(self.sources),
             "bands": {str(b): list(p) for b, p in sorted(self.bands.items())},
             "catalogue": [

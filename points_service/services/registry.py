@@ -220,22 +220,22 @@ def register(
     practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
     if practitioner is None:
         raise NotFound(f"no practitioner {cmd.practitioner_code}")
-    rows = [
-        r
-        for r, _ in queries.registrations_for(session, practitioner.id)
-        if r.institution_id == institution.id
-    ]
-    for row in rows:
-        if row.start_date == cmd.start_date and row.end_date is None:
+    state = stored_state(queries.state_by_code(session, practitioner.code))
+    for span in state.registrations:
+        if span.institution_code != institution.code or span.void:
+            continue
+        if span.start == cmd.start_date and span.end is None:
+            row = session.get(Registration, span.registration_id)
+            assert row is not None
             return Created((row, institution.code), created=False)
-        # the new registration is open-ended, so it overlaps anything that ends after it starts
-        if row.end_date is None or row.end_date > cmd.start_date:
+        # the new registration is open-ended, so it overlaps anything still running when it starts;
+        # a registration ended by a termination counts as ended (rule 17)
+        if span.end is None or span.end > cmd.start_date:
             raise RegistrationConflict(
                 f"practitioner {practitioner.code} already holds a registration at {institution.code} "
-                f"from {row.start_date.isoformat()}",
-                registration_id=row.id,
+                f"from {span.start.isoformat()}",
+                registration_id=span.registration_id,
             )
-    state = stored_state(queries.state_by_code(session, practitioner.code))
     for termination in state.terminations:
         if termination.start <= cmd.start_date < termination.barred_until:
             raise ReregistrationBarred(
