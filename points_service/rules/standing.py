@@ -226,7 +226,7 @@ def derive_state(
     return PersonState(
         years=standings,
         measures=tuple(measures),
-        suspensions=tuple(s for s in suspensions if s.end > s.start),
+        suspensions=tuple(suspensions),
         terminations=tuple(terminations),
         repairs=tuple(credits),
         registrations=tuple(registration_spans(registrations, terminations)),
@@ -402,11 +402,14 @@ def _shorten_term_in_effect(
     # every segment ending after `day` belongs to the running chain: terms are queued end to end
     chain_end = max(s.end for s in suspensions)
     new_end = max(add_months(chain_end, -months), day)
-    for i, s in enumerate(suspensions):
-        if s.end > new_end:
-            suspensions[i] = replace(
-                s, end=max(new_end, s.start), shortened_by_months=s.shortened_by_months + months
-            )
+    trimmed = [
+        replace(s, end=max(new_end, s.start), shortened_by_months=s.shortened_by_months + months)
+        if s.end > new_end
+        else s
+        for s in suspensions
+    ]
+    # a queued term trimmed away no longer exists: later terms must not queue behind it (rule 15)
+    suspensions[:] = [s for s in trimmed if s.end > s.start]
     return "suspension"
 
 

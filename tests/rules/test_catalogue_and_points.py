@@ -30,7 +30,9 @@ RULE_7_POINTS = {1: (1, 2, 3), 2: (4, 5, 6), 3: (7, 8, 9), 4: (10, 11, 12)}
 RESPONSIBILITY_INDEX = {"general": 0, "important": 1, "main": 2}
 
 DEFAULT_POINT_ROWS = [
-    pytest.param(profile, code, responsibility, RULE_7_POINTS[band][index], id=f"{profile}-{code}-{responsibility}")
+    pytest.param(
+        profile, code, responsibility, RULE_7_POINTS[band][index], id=f"{profile}-{code}-{responsibility}"
+    )
     for profile in PROFILES
     for code, band in RULE_7_TABLE.items()
     for responsibility, index in RESPONSIBILITY_INDEX.items()
@@ -44,7 +46,9 @@ def test_rule_7_catalogue_holds_exactly_the_thirteen_national_codes_in_their_ban
 
 
 @pytest.mark.parametrize(("profile_id", "code", "responsibility", "expected"), DEFAULT_POINT_ROWS)
-def test_rule_7_default_points_follow_band_and_responsibility(policies, profile_id, code, responsibility, expected):
+def test_rule_7_default_points_follow_band_and_responsibility(
+    policies, profile_id, code, responsibility, expected
+):
     assert policies.get(profile_id).points_for(code, responsibility) == expected
 
 

@@ -89,14 +89,17 @@ def test_rule_18_suspended_until_the_end_of_the_chain_including_queued_terms(sta
 
 
 def test_rule_5_a_suspension_applies_at_every_institution_and_even_without_registration(state_of):
-    state = state_of([decision(1, "2025-02-01", 9)], registrations=[registration(1, "2024-01-01", institution="H0001")])
+    state = state_of(
+        [decision(1, "2025-02-01", 9)], registrations=[registration(1, "2024-01-01", institution="H0001")]
+    )
     assert eligibility_on(state, D(2025, 3, 1), institution_code="H0002").status == "suspended"
     assert eligibility_on(state_of([decision(1, "2025-02-01", 9)]), D(2025, 3, 1)).status == "suspended"
 
 
 def test_rule_18_terminated_answer_names_the_bar(state_of):
     state = state_of(
-        [decision(1, "2025-02-01", 3), decision(2, "2025-05-20", 9)], registrations=[registration(1, "2024-01-01")]
+        [decision(1, "2025-02-01", 3), decision(2, "2025-05-20", 9)],
+        registrations=[registration(1, "2024-01-01")],
     )
     answer = eligibility_on(state, D(2025, 7, 1), institution_code="H0001")
     assert (answer.eligible, answer.status, answer.until, answer.barred_until) == (
@@ -112,8 +115,14 @@ def emergency_cases(state_of):
     return {
         "active": (state_of(registrations=[registration(1, "2024-01-01")]), D(2025, 6, 1)),
         "not_registered": (state_of(), D(2025, 6, 1)),
-        "suspended": (state_of([decision(1, "2025-02-01", 9)], registrations=[registration(1, "2024-01-01")]), D(2025, 3, 1)),
-        "terminated": (state_of([decision(1, "2025-02-01", 12)], registrations=[registration(1, "2024-01-01")]), D(2025, 3, 1)),
+        "suspended": (
+            state_of([decision(1, "2025-02-01", 9)], registrations=[registration(1, "2024-01-01")]),
+            D(2025, 3, 1),
+        ),
+        "terminated": (
+            state_of([decision(1, "2025-02-01", 12)], registrations=[registration(1, "2024-01-01")]),
+            D(2025, 3, 1),
+        ),
     }
 
 
@@ -163,7 +172,9 @@ def test_rule_24_reversing_the_first_decision_moves_the_measure_to_the_next(stat
         [decision(1, "2025-01-10", 2), decision(2, "2025-02-01", 1), decision(3, "2025-03-01", 2)],
         reversals=[reversal(4, 1, "2025-03-05")],
     )
-    assert [(m.kind, m.violation_id, m.triggered_on) for m in state.measures] == [("institution_talk", 3, D(2025, 3, 1))]
+    assert [(m.kind, m.violation_id, m.triggered_on) for m in state.measures] == [
+        ("institution_talk", 3, D(2025, 3, 1))
+    ]
 
 
 # -- the snapshot ------------------------------------------------------------------------------------
@@ -181,7 +192,9 @@ def test_state_mapping_round_trips_through_json_to_an_equal_state(state_of):
         repairs=[repair(6, "2025-06-01", "offline_training"), repair(7, "2026-01-10", "online_study")],
         registrations=[registration(1, "2024-01-01"), registration(2, "2026-06-01", institution="H0002")],
     )
-    assert state.measures and state.suspensions and state.terminations and state.repairs and state.registrations
+    assert (
+        state.measures and state.suspensions and state.terminations and state.repairs and state.registrations
+    )
     mapping = state_to_mapping(state)
     assert state_from_mapping(mapping) == state
     assert state_from_mapping(json.loads(json.dumps(mapping))) == state

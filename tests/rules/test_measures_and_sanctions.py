@@ -8,7 +8,6 @@ import pytest
 from rules_builders import (
     HEBEI,
     QINGHAI,
-    day,
     decision,
     measure_kinds,
     registration,
@@ -123,7 +122,9 @@ RULE_11_TABLE = [(9, 4, D(2025, 7, 15)), (10, 6, D(2025, 9, 15)), (11, 10, D(202
 
 
 @pytest.mark.parametrize(("points", "months", "end"), RULE_11_TABLE)
-def test_rule_11_hebei_single_event_of_9_10_11_points_suspends_4_6_10_months(state_of, hebei, points, months, end):
+def test_rule_11_hebei_single_event_of_9_10_11_points_suspends_4_6_10_months(
+    state_of, hebei, points, months, end
+):
     assert hebei.single_event_tier(points) == "suspension"
     assert hebei.single_event_months(points) == months
     state = state_of([decision(1, "2025-03-15", points)])
@@ -193,7 +194,9 @@ def test_rule_25_qinghai_one_point_at_a_time_reaches_each_row(state_of, total, t
     assert state.year(2025).tier == tier
     assert measure_kinds(state) == (["institution_talk"] if total >= 6 else [])
     assert sum(s.months for s in state.suspensions) == (5 if total >= 11 else months)
-    expected_chain_end = {9: D(2025, 4, 9), 10: D(2025, 5, 9)}.get(total, D(2025, 6, 9) if total >= 11 else None)
+    expected_chain_end = {9: D(2025, 4, 9), 10: D(2025, 5, 9)}.get(
+        total, D(2025, 6, 9) if total >= 11 else None
+    )
     assert max((s.end for s in state.suspensions), default=None) == expected_chain_end
     if total >= 12:
         assert [(t.start, t.barred_until, t.bar_years) for t in state.terminations] == [
@@ -206,7 +209,9 @@ def test_rule_25_qinghai_one_point_at_a_time_reaches_each_row(state_of, total, t
 @pytest.mark.parametrize(
     ("points", "months", "end"), [(9, 3, D(2025, 6, 15)), (10, 4, D(2025, 7, 15)), (11, 5, D(2025, 8, 15))]
 )
-def test_rule_25_qinghai_single_events_of_9_10_11_suspend_3_4_5_months(state_of, qinghai, points, months, end):
+def test_rule_25_qinghai_single_events_of_9_10_11_suspend_3_4_5_months(
+    state_of, qinghai, points, months, end
+):
     assert qinghai.single_event_months(points) == months
     state = state_of([decision(1, "2025-03-15", points, QINGHAI)])
     assert suspension_ranges(state) == [(D(2025, 3, 15), end, months)]
@@ -363,7 +368,9 @@ def test_rule_13_nine_points_at_once_trigger_no_talk_or_notice(state_of):
 def test_six_then_three_points_suspend_two_months_and_one_more_point_adds_one_month(state_of):
     state = state_of([decision(1, "2025-01-10", 6), decision(2, "2025-02-01", 3)])
     assert suspension_ranges(state) == [(D(2025, 2, 1), D(2025, 4, 1), 2)]
-    state = state_of([decision(1, "2025-01-10", 6), decision(2, "2025-02-01", 3), decision(3, "2025-06-01", 1)])
+    state = state_of(
+        [decision(1, "2025-01-10", 6), decision(2, "2025-02-01", 3), decision(3, "2025-06-01", 1)]
+    )
     assert suspension_ranges(state) == [(D(2025, 2, 1), D(2025, 4, 1), 2), (D(2025, 6, 1), D(2025, 7, 1), 1)]
     assert state.triggered_by(3) == [state.suspensions[1]]
 
@@ -376,8 +383,12 @@ def test_a_single_nine_suspends_four_months_and_one_more_point_adds_nothing(stat
 
 
 def test_rule_14_a_later_single_event_adds_only_the_difference_to_its_longer_term(state_of):
-    """1 then a single 9: total 10, max(cumulative 3, single 4) = 4 months; +1: cumulative 11 = 5 -> 1 more."""
-    state = state_of([decision(1, "2025-01-10", 1), decision(2, "2025-02-01", 9), decision(3, "2025-09-01", 1)])
+    """1 then a single 9: total 10, max(cumulative 3, single 4) = 4 months.
+
+    +1: cumulative 11 is 5 months, so 1 more month."""
+    state = state_of(
+        [decision(1, "2025-01-10", 1), decision(2, "2025-02-01", 9), decision(3, "2025-09-01", 1)]
+    )
     assert suspension_ranges(state) == [(D(2025, 2, 1), D(2025, 6, 1), 4), (D(2025, 9, 1), D(2025, 10, 1), 1)]
     assert [s.basis for s in state.suspensions] == ["single_event", "cumulative"]
 
@@ -423,9 +434,22 @@ def test_rule_15_a_suspension_is_half_open_so_the_person_is_eligible_again_on_it
 
 
 def test_rule_15_a_top_up_during_a_running_suspension_is_queued_after_it(state_of):
-    state = state_of([decision(1, "2025-01-10", 6), decision(2, "2025-02-01", 3), decision(3, "2025-02-15", 1)])
+    state = state_of(
+        [decision(1, "2025-01-10", 6), decision(2, "2025-02-01", 3), decision(3, "2025-02-15", 1)]
+    )
     assert suspension_ranges(state) == [(D(2025, 2, 1), D(2025, 4, 1), 2), (D(2025, 4, 1), D(2025, 5, 1), 1)]
     assert state.suspensions[1].violation_id == 3
+
+
+def test_rule_15_an_extra_point_that_reaches_the_threshold_earlier_also_ends_the_term_earlier(state_of):
+    """8 points, then 1 on Feb 2: [Feb 2, Apr 2).
+
+    With one more point on Jan 1 the 2 months start on Jan 1 and the Feb 2 point tops up 1 month
+    queued behind them: [Jan 1, Apr 1) — 3 months, ending a day earlier."""
+    ledger = [decision(1, "2026-01-01", 8), decision(2, "2026-02-02", 1)]
+    assert suspension_ranges(state_of(ledger)) == [(D(2026, 2, 2), D(2026, 4, 2), 2)]
+    state = state_of([*ledger, decision(3, "2026-01-01", 1)])
+    assert suspension_ranges(state) == [(D(2026, 1, 1), D(2026, 3, 1), 2), (D(2026, 3, 1), D(2026, 4, 1), 1)]
 
 
 # -- rule 16: suspensions cross 1 January although points reset -------------------------------------
@@ -476,7 +500,11 @@ def test_rule_17_termination_ends_open_registrations_on_its_date(state_of):
     }
     assert eligibility_on(state, D(2025, 5, 19)).status == "active"
     terminated = eligibility_on(state, D(2025, 5, 20))
-    assert (terminated.eligible, terminated.status, terminated.barred_until) == (False, "terminated", D(2026, 5, 20))
+    assert (terminated.eligible, terminated.status, terminated.barred_until) == (
+        False,
+        "terminated",
+        D(2026, 5, 20),
+    )
 
 
 def test_rule_17_a_registration_starting_on_barred_until_restores_eligibility(state_of):
@@ -490,7 +518,12 @@ def test_rule_17_a_registration_starting_on_barred_until_restores_eligibility(st
 def test_rule_17_a_registration_starting_inside_the_bar_is_void(state_of):
     state = terminated_on_2025_05_20(state_of, registration(1, "2024-01-01"), registration(2, "2026-05-19"))
     span = next(s for s in state.registrations if s.registration_id == 2)
-    assert (span.start, span.end, span.void, span.ended_by) == (D(2026, 5, 19), D(2026, 5, 19), True, "termination")
+    assert (span.start, span.end, span.void, span.ended_by) == (
+        D(2026, 5, 19),
+        D(2026, 5, 19),
+        True,
+        "termination",
+    )
     assert eligibility_on(state, D(2026, 6, 1)).status == "terminated"
 
 
@@ -516,7 +549,9 @@ def test_rule_17_a_termination_in_a_later_year_extends_the_bar_to_its_own_date(s
 
 
 def test_rule_17_a_single_twelve_after_a_cumulative_termination_that_year_gives_a_three_year_bar(state_of):
-    state = state_of([decision(1, "2025-02-01", 3), decision(2, "2025-05-20", 9), decision(3, "2025-08-01", 12)])
+    state = state_of(
+        [decision(1, "2025-02-01", 3), decision(2, "2025-05-20", 9), decision(3, "2025-08-01", 12)]
+    )
     assert [(t.start, t.barred_until, t.bar_years, t.basis) for t in state.terminations] == [
         (D(2025, 5, 20), D(2026, 5, 20), 1, "cumulative"),
         (D(2025, 8, 1), D(2028, 8, 1), 3, "single_event"),
@@ -525,13 +560,17 @@ def test_rule_17_a_single_twelve_after_a_cumulative_termination_that_year_gives_
 
 
 def test_rule_17_a_later_termination_with_an_earlier_bar_keeps_the_later_bar(state_of):
-    state = state_of([decision(1, "2025-01-10", 12), decision(2, "2026-03-01", 6), decision(3, "2026-03-02", 6)])
+    state = state_of(
+        [decision(1, "2025-01-10", 12), decision(2, "2026-03-01", 6), decision(3, "2026-03-02", 6)]
+    )
     assert [t.barred_until for t in state.terminations] == [D(2028, 1, 10), D(2027, 3, 2)]
     assert state.barred_until == D(2028, 1, 10)
 
 
 @pytest.mark.parametrize(
-    ("points", "expected_bar"), [(12, D(2031, 2, 28)), (1, D(2029, 2, 28))], ids=["single-12", "cumulative-12"]
+    ("points", "expected_bar"),
+    [(12, D(2031, 2, 28)), (1, D(2029, 2, 28))],
+    ids=["single-12", "cumulative-12"],
 )
 def test_rule_17_a_bar_from_february_29_clamps_to_february_28(state_of, points, expected_bar):
     ledger = [decision(2, "2028-02-29", points)]
@@ -558,7 +597,9 @@ def test_rule_17_terminated_wins_over_a_running_suspension(state_of):
     ("region", "expected"),
     [("130100", HEBEI), ("139900", HEBEI), ("630100", QINGHAI), ("110000", HEBEI), ("440300", HEBEI)],
 )
-def test_rule_27_the_province_of_the_institution_picks_the_profile_else_the_default(policies, region, expected):
+def test_rule_27_the_province_of_the_institution_picks_the_profile_else_the_default(
+    policies, region, expected
+):
     assert policies.profile_for(region, D(2025, 1, 1)).id == expected
     assert policies.profile_for(region, D(2027, 6, 30)).id == expected
 
