@@ -31,7 +31,7 @@ test-pg: $(STAMP)
 	POINTS_TEST_DATABASE_URL=$${POINTS_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/points_test} $(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check points_service tests migrations bench
+	$(BIN)/ruff check points_service tests migrations
 
 openapi: $(STAMP)
 	$(BIN)/points-service openapi write openapi.yaml
