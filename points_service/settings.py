@@ -9,6 +9,7 @@ from pathlib import Path
 
 from environs import Env, ValidationError
 
+from .rules.appeals import WorkdayCalendar, parse_holidays
 from .rules.policy import PolicySet, parse_catalogue, parse_profile
 
 DEFAULT_DATABASE_URL = "sqlite:///var/points.db"
@@ -37,6 +38,14 @@ def load_policy_set(default_id: str = "hebei-2025", extra_dir: Path | None = Non
     return PolicySet(profiles=profiles, default_id=default_id)
 
 
+def load_workday_calendar(path: Path | None = None) -> WorkdayCalendar:
+    """The operator's holiday table for years chinese-calendar does not know (rules/calendars)."""
+    if path is not None:
+        return parse_holidays(tomllib.loads(path.read_text("utf-8")))
+    shipped = resources.files("points_service.rules") / "calendars" / "holidays.toml"
+    return parse_holidays(tomllib.loads(shipped.read_text("utf-8")))
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -47,7 +56,9 @@ class Settings:
     index_key: str = DEV_INDEX_KEY
     max_batch: int = 1000
     log_level: str = "INFO"
+    holidays_file: Path | None = None
     policies: PolicySet = field(default_factory=load_policy_set, compare=False, repr=False)
+    calendar: WorkdayCalendar = field(default_factory=load_workday_calendar, compare=False, repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +70,7 @@ class Settings:
         encryption_keys = _secret(env, "ENCRYPTION_KEYS", DEV_ENCRYPTION_KEYS)
         index_key = _secret(env, "INDEX_KEY", DEV_INDEX_KEY)
         log_level = env.str("LOG_LEVEL", "INFO")
+        holidays_file = env.path("HOLIDAYS_FILE", None)
         try:
             env.seal()
         except ValidationError as exc:
@@ -71,7 +83,9 @@ class Settings:
             encryption_keys=encryption_keys,
             index_key=index_key,
             log_level=log_level,
+            holidays_file=holidays_file,
             policies=load_policy_set(default_profile, profiles_dir),
+            calendar=load_workday_calendar(holidays_file),
         )
 
 

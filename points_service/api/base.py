@@ -106,6 +106,23 @@ class Blueprint(SmorestBlueprint):
         return self.doc(security=[])(func)
 
 
+def if_match_version() -> int | None:
+    """The version in an If-Match header (`"3"` or `W/"3"`), when the client sent one."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise RuleViolation(
+            "If-Match must be an ETag this service issued", rule="api.md Repairs", field="If-Match"
+        )
+    return int(value)
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
 def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 

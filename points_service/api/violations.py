@@ -16,6 +16,7 @@ blp = Blueprint("violations", __name__, url_prefix="/v1", description="Scoring d
 
 
 def violation_body(violation: Violation, practitioner_code: str, institution_code: str) -> dict:
+    state, current_points = svc.violation_state(session(), violation)
     return {
         "id": violation.id,
         "case_ref": violation.case_ref,
@@ -32,7 +33,8 @@ def violation_body(violation: Violation, practitioner_code: str, institution_cod
         "profile": violation.profile_id,
         "description": violation.description,
         "evidence_refs": violation.evidence_refs,
-        "state": svc.violation_state(session(), violation),
+        "state": state,
+        "current_points": current_points,
         "created_at": violation.created_at,
     }
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..rules.policy import CATEGORIES, INSTITUTION_KINDS, MEASURE_KINDS, RESPONSIBILITIES
+from ..rules.policy import CATEGORIES, INSTITUTION_KINDS, MEASURE_KINDS, REPAIR_ACTIVITIES, RESPONSIBILITIES
 from .base import Base, JSONType
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
@@ -37,6 +37,8 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 ROLES = ("admin", "inspector", "reviewer", "hr_system", "practitioner")
 LEDGER_KINDS = ("decision", "reversal", "repair")
 MEASURE_STATES = ("pending", "completed", "published", "cancelled")
+REPAIR_STATUSES = ("submitted", "institution_approved", "approved", "rejected")
+APPEAL_STATUSES = ("open", "upheld", "amended", "revoked")
 
 
 class Institution(Base):
@@ -193,8 +195,78 @@ class Measure(Base):
     state: Mapped[str] = mapped_column(String(16))
     completed_on: Mapped[dt.date | None] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[dt.datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+    published_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime]
     cancelled_at: Mapped[dt.datetime | None]
+
+
+class RepairApplication(Base):
+    """An application to repair points (policy.md rule 19): institution review, then agency review.
+
+    `version` is SQLAlchemy's version counter: a review carrying a stale version, or losing a race
+    at flush, is a conflict; the ledger's UNIQUE(repair_id) makes a double credit impossible.
+    """
+
+    __tablename__ = "repair_application"
+    __table_args__ = (
+        CheckConstraint(_in("activity", REPAIR_ACTIVITIES), name="activity"),
+        CheckConstraint(_in("status", REPAIR_STATUSES), name="status"),
+        Index("ix_repair_application_practitioner_status", "practitioner_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"))
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    activity: Mapped[str] = mapped_column(String(32))
+    completed_on: Mapped[dt.date] = mapped_column(Date)
+    evidence_ref: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    submitted_at: Mapped[dt.datetime]
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    institution_comment: Mapped[str | None] = mapped_column(Text)
+    institution_reviewed_at: Mapped[dt.datetime | None]
+    institution_reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    agency_comment: Mapped[str | None] = mapped_column(Text)
+    agency_reviewed_on: Mapped[dt.date | None] = mapped_column(Date)
+    agency_reviewed_at: Mapped[dt.datetime | None]
+    agency_reviewed_by: Mapped[str | None] = mapped_column(String(200))
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Appeal(Base):
+    """An appeal (申诉) against one decision (policy.md rule 23); one per decision, decided once."""
+
+    __tablename__ = "appeal"
+    __table_args__ = (
+        CheckConstraint(_in("status", APPEAL_STATUSES), name="status"),
+        CheckConstraint("outcome_points IS NULL OR outcome_points BETWEEN 1 AND 12", name="outcome_points"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    violation_id: Mapped[int] = mapped_column(ForeignKey("violation.id"), unique=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    filed_on: Mapped[dt.date] = mapped_column(Date)
+    deadline: Mapped[dt.date] = mapped_column(Date)
+    deadline_estimated: Mapped[bool]
+    filed_at: Mapped[dt.datetime]
+    filed_by: Mapped[str] = mapped_column(String(200))
+    outcome_points: Mapped[int | None] = mapped_column(Integer)
+    outcome_reason: Mapped[str | None] = mapped_column(Text)
+    decided_on: Mapped[dt.date | None] = mapped_column(Date)
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    # the ledger entries the outcome wrote (the ledger itself is never altered to point back)
+    reversal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"))
+    amended_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"))
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class ApiKey(Base):

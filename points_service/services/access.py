@@ -18,6 +18,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "eligibility:batch": frozenset({"admin", "inspector", "reviewer", "hr_system"}),
     "roster:read": frozenset({"admin", "reviewer", "hr_system"}),
     "policy:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
+    "repairs:submit": frozenset({"admin", "hr_system", "practitioner"}),
+    "repairs:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
+    "repairs:institution_review": frozenset({"admin", "hr_system"}),
+    "repairs:agency_review": frozenset({"reviewer"}),
+    "appeals:file": frozenset({"admin", "practitioner"}),
+    "appeals:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
+    "appeals:decide": frozenset({"reviewer"}),
+    "measures:read": frozenset({"admin", "reviewer", "hr_system"}),
+    "measures:complete": frozenset({"admin", "reviewer", "hr_system"}),
 }
 
 NATIONAL_ROLES = frozenset({"admin", "inspector", "reviewer"})

@@ -66,6 +66,22 @@ class ReregistrationBarred(Conflict):
     type_slug = "reregistration-barred"
 
 
+class StaleVersion(Conflict):
+    title = "Stale version"
+    type_slug = "stale-version"
+
+
+class WorkflowConflict(Conflict):
+    title = "Not allowed in the current state"
+    type_slug = "workflow-conflict"
+
+
+class PreconditionFailed(PointsServiceError):
+    status = 412
+    title = "Precondition failed"
+    type_slug = "precondition-failed"
+
+
 class RuleViolation(PointsServiceError):
     """The request is well-formed but a rule of policy.md forbids it."""
 

@@ -216,21 +216,38 @@ def institution_code_of(session: Session, violation: Violation) -> str:
     return code
 
 
-def violation_state(session: Session, violation: Violation) -> str:
-    """effective | amended | revoked, from the ledger entries of the decision (rule 24)."""
-    entries = session.scalars(select(LedgerEntry).where(LedgerEntry.violation_id == violation.id)).all()
-    decisions = [e for e in entries if e.kind == "decision"]
+def _decision_entries(session: Session, violation: Violation) -> tuple[list[LedgerEntry], set[int]]:
+    decisions = list(
+        session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.violation_id == violation.id, LedgerEntry.kind == "decision")
+            .order_by(LedgerEntry.id)
+        )
+    )
     reversed_ids = set(
         session.scalars(
             select(LedgerEntry.reverses_entry_id).where(
                 LedgerEntry.reverses_entry_id.in_([e.id for e in decisions])
             )
-        ).all()
+        )
     )
+    return decisions, reversed_ids
+
+
+def live_decision_entry(session: Session, violation: Violation) -> LedgerEntry | None:
+    """The ledger entry that currently carries the decision's points (None once revoked)."""
+    decisions, reversed_ids = _decision_entries(session, violation)
+    live = [e for e in decisions if e.id not in reversed_ids]
+    return live[-1] if live else None
+
+
+def violation_state(session: Session, violation: Violation) -> tuple[str, int]:
+    """(effective | amended | revoked, the points in force) from the ledger (rule 24)."""
+    decisions, reversed_ids = _decision_entries(session, violation)
     live = [e for e in decisions if e.id not in reversed_ids]
     if not live:
-        return "revoked"
-    return "amended" if len(decisions) > 1 else "effective"
+        return "revoked", 0
+    return ("amended" if len(decisions) > 1 else "effective"), live[-1].points
 
 
 def triggered_view(session: Session, recorded: RecordedViolation) -> list[dict[str, Any]]:

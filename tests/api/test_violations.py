@@ -263,6 +263,7 @@ def test_reading_a_violation_shows_it_in_force(admin, inspector):
         "description": "practised outside scope",
         "evidence_refs": ["doc-1", "doc-2"],
         "state": "effective",
+        "current_points": 5,
     }
     assert read["created_at"] == recorded["created_at"]
     inspector.get("/v1/violations/999999999", status=404)

@@ -78,6 +78,9 @@ class ViolationRead(BaseSchema):
     description = fields.String(allow_none=True)
     evidence_refs = fields.List(fields.String(), required=True)
     state = fields.String(required=True, validate=validate.OneOf(["effective", "amended", "revoked"]))
+    current_points = fields.Integer(
+        required=True, metadata={"description": "the points in force: amended by an appeal, 0 once revoked"}
+    )
     created_at = fields.AwareDateTime(required=True)
 
 

@@ -1,0 +1,207 @@
+"""Appeals (申诉, policy.md §5): filed within the window, decided once by the agency.
+
+An amendment or revocation is new ledger entries (rule 24); everything derived is recomputed, so a
+revoked decision lifts its suspension and an undone termination re-opens the registrations it ended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..persistence.models import Appeal, LedgerEntry, Violation
+from ..rules.appeals import APPEAL_OUTCOMES, WorkdayCalendar, appeal_window
+from ..rules.calendar import local_date
+from ..rules.policy import ADJUSTMENTS, PolicySet
+from .access import Principal, require
+from .audit import record_audit
+from .errors import Conflict, NotFound, RuleViolation, WorkflowConflict
+from .state import recompute_state
+from .versions import check_version, lock_owner
+from .violations import get_violation, live_decision_entry
+
+
+@dataclass(frozen=True)
+class DecideAppeal:
+    appeal_id: int
+    outcome: str
+    reason: str
+    points: int | None = None
+    version: int | None = None
+    if_match: int | None = None
+
+
+def file_appeal(
+    session: Session,
+    principal: Principal,
+    violation_id: int,
+    reason: str,
+    *,
+    policies: PolicySet,
+    calendar: WorkdayCalendar,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> Appeal:
+    require(principal, "appeals:file")
+    violation, practitioner, _ = get_violation(session, principal, violation_id)
+    lock_owner(session, violation)
+    if session.scalar(select(Appeal.id).where(Appeal.violation_id == violation.id)) is not None:
+        raise Conflict(f"decision {violation.id} has already been appealed; an appeal is decided once")
+    if live_decision_entry(session, violation) is None:
+        raise WorkflowConflict(f"decision {violation.id} has been revoked")
+    window = appeal_window(
+        violation.decided_on, policies.get(violation.profile_id).appeal_window_working_days, calendar
+    )
+    today = local_date(now)
+    if today > window.deadline:
+        raise RuleViolation(
+            f"the appeal window closed on {window.deadline.isoformat()} "
+            f"({policies.get(violation.profile_id).appeal_window_working_days} working days after "
+            f"{violation.decided_on.isoformat()})",
+            rule="policy.md rule 23",
+            deadline=window.deadline.isoformat(),
+        )
+    appeal = Appeal(
+        violation_id=violation.id,
+        practitioner_id=practitioner.id,
+        reason=reason,
+        status="open",
+        filed_on=today,
+        deadline=window.deadline,
+        deadline_estimated=window.estimated,
+        filed_at=now,
+        filed_by=principal.actor,
+    )
+    session.add(appeal)
+    session.flush()
+    record_audit(
+        session,
+        principal,
+        action="appeal.filed",
+        object_type="appeal",
+        object_id=appeal.id,
+        detail={"violation_id": violation.id, "reason": reason},
+        now=now,
+        request_id=request_id,
+    )
+    return appeal
+
+
+def get_appeal(session: Session, principal: Principal, appeal_id: int) -> Appeal:
+    require(principal, "appeals:read")
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None:
+        raise NotFound(f"no appeal {appeal_id}")
+    try:
+        get_violation(session, principal, appeal.violation_id)  # visible as its violation is
+    except NotFound:
+        raise NotFound(f"no appeal {appeal_id}") from None
+    return appeal
+
+
+def decide_appeal(
+    session: Session,
+    principal: Principal,
+    cmd: DecideAppeal,
+    *,
+    policies: PolicySet,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> Appeal:
+    require(principal, "appeals:decide")
+    appeal = get_appeal(session, principal, cmd.appeal_id)
+    practitioner = lock_owner(session, appeal)
+    if cmd.version is not None or cmd.if_match is not None:
+        check_version(
+            appeal.version, cmd.version if cmd.version is not None else appeal.version, cmd.if_match
+        )
+    if appeal.status != "open":
+        raise WorkflowConflict(f"the appeal was already decided: {appeal.status}", status=appeal.status)
+    if cmd.outcome not in APPEAL_OUTCOMES:
+        raise RuleViolation(
+            "outcome must be upheld, amended or revoked", rule="policy.md rule 23", field="outcome"
+        )
+    violation = session.get(Violation, appeal.violation_id)
+    assert violation is not None
+    entry = live_decision_entry(session, violation)
+    if entry is None:
+        raise WorkflowConflict(f"decision {violation.id} has been revoked")
+    today = local_date(now)
+    if cmd.outcome == "amended":
+        policy = policies.get(violation.profile_id)
+        if cmd.points is None:
+            raise RuleViolation("an amendment gives the new points", rule="policy.md rule 23", field="points")
+        # the reviewer may move within the band or one band either way, as an inspector could (rule 8)
+        ranges = [policy.allowed_points(violation.behaviour_code, a) for a in (None, *ADJUSTMENTS)]
+        low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        if not low <= cmd.points <= high:
+            raise RuleViolation(
+                f"points for {violation.behaviour_code} must lie between {low} and {high}",
+                rule="policy.md rule 8",
+                field="points",
+            )
+        if cmd.points == entry.points:
+            raise RuleViolation(
+                "the points are unchanged: decide `upheld` instead", rule="policy.md rule 23", field="points"
+            )
+    elif cmd.points is not None:
+        raise RuleViolation(
+            "points are given only with outcome `amended`", rule="policy.md rule 23", field="points"
+        )
+
+    if cmd.outcome in ("amended", "revoked"):
+        reversal = LedgerEntry(
+            practitioner_id=practitioner.id,
+            kind="reversal",
+            score_year=entry.score_year,
+            effective_on=today,
+            points=-entry.points,
+            violation_id=violation.id,
+            reverses_entry_id=entry.id,
+            profile_id=entry.profile_id,
+            reason=f"appeal {appeal.id} {cmd.outcome}: {cmd.reason}",
+            recorded_at=now,
+            recorded_by=principal.actor,
+        )
+        session.add(reversal)
+        session.flush()
+        appeal.reversal_entry_id = reversal.id
+    if cmd.outcome == "amended":
+        amended = LedgerEntry(
+            practitioner_id=practitioner.id,
+            kind="decision",
+            score_year=entry.score_year,
+            # the amended points keep the original decision date, so the score year is unchanged
+            effective_on=violation.decided_on,
+            points=cmd.points,
+            violation_id=violation.id,
+            profile_id=entry.profile_id,
+            reason=f"appeal {appeal.id} amended: {cmd.reason}",
+            recorded_at=now,
+            recorded_by=principal.actor,
+        )
+        session.add(amended)
+        session.flush()
+        appeal.amended_entry_id = amended.id
+    appeal.status = cmd.outcome
+    appeal.outcome_points = cmd.points
+    appeal.outcome_reason = cmd.reason
+    appeal.decided_on = today
+    appeal.decided_at = now
+    appeal.decided_by = principal.actor
+    session.flush()
+    recompute_state(session, practitioner, policies=policies, now=now)
+    record_audit(
+        session,
+        principal,
+        action=f"appeal.{cmd.outcome}",
+        object_type="appeal",
+        object_id=appeal.id,
+        detail={"violation_id": violation.id, "points": cmd.points, "reason": cmd.reason},
+        now=now,
+        request_id=request_id,
+    )
+    return appeal
