@@ -40,6 +40,11 @@ class ProblemSchema(ma.Schema):
         unknown = ma.INCLUDE
 
 
+RESERVED = frozenset(
+    {"type", "title", "status", "detail", "instance", "request_id", "errors", "slug", "headers"}
+)
+
+
 def problem(
     status: int, title: str, detail: str, *, slug: str, errors: Any = None, headers: Any = None, **extra: Any
 ) -> Response:
@@ -53,7 +58,8 @@ def problem(
     }
     if errors:
         body["errors"] = errors
-    body.update({k: v for k, v in extra.items() if v is not None})
+    # extras never overwrite the RFC 9457 members
+    body.update({k: v for k, v in extra.items() if v is not None and k not in body})
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -109,8 +115,9 @@ def handle_http_exception(error: HTTPException) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PointsServiceError)
     def _domain(error: PointsServiceError) -> Response:
+        extra = {k: v for k, v in error.extra.items() if k not in RESERVED}
         return problem(
-            error.status, error.title, error.detail, slug=error.type_slug, errors=error.errors, **error.extra
+            error.status, error.title, error.detail, slug=error.type_slug, errors=error.errors, **extra
         )
 
     @app.errorhandler(IntegrityError)

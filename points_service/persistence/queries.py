@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from .models import Institution, LedgerEntry, Practitioner, PractitionerState, Registration, Violation
@@ -29,6 +29,17 @@ def ledger_for(session: Session, practitioner_id: int) -> Sequence[LedgerEntry]:
     return session.scalars(
         select(LedgerEntry).where(LedgerEntry.practitioner_id == practitioner_id).order_by(LedgerEntry.id)
     ).all()
+
+
+def ledger_size(session: Session, practitioner_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(LedgerEntry)
+            .where(LedgerEntry.practitioner_id == practitioner_id)
+        )
+        or 0
+    )
 
 
 def registrations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Registration, str]]:

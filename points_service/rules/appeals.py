@@ -2,7 +2,7 @@
 
 chinese-calendar knows only the years published before its release (1.11.0 raises
 NotImplementedError for 2027). For a year it does not know, an operator-maintained holiday table
-(rules/profiles/holidays.toml) is used if it marks the year official; otherwise Monday–Friday minus
+(rules/calendars/holidays.toml) is used if it marks the year official; otherwise Monday–Friday minus
 any holidays listed, and the deadline is reported as estimated.
 """
 

@@ -37,6 +37,9 @@ def repair_refusal(state: PersonState, *, activity: str, day: dt.date, policy: P
     credit, reason = repair_credit_on(state, activity=activity, day=day, policy=policy)
     if credit > 0:
         return None
-    if state.year(score_year(day)).points_total == 0 and reason and "rule 21: only points" in reason:
-        return f"policy.md rule 21: there are no points recorded in {score_year(day)} to repair"
+    year = state.year(score_year(day))
+    if year.points_total == 0 and reason and "rule 21: only points" in reason:
+        if year.points_recorded:
+            return f"policy.md rule 21: every point recorded in {year.year} has already been repaired"
+        return f"policy.md rule 21: there are no points recorded in {year.year} to repair"
     return reason or "policy.md rule 20: this activity credits nothing"

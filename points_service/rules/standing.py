@@ -388,7 +388,11 @@ def _shorten_term_in_effect(
     day: dt.date, months: int, suspensions: list[Suspension], terminations: list[Termination]
 ) -> str | None:
     """Trim `months` from the end of the bar or suspension chain in effect on `day`, never before `day`."""
-    bar = max((t.barred_until for t in terminations if t.start <= day < t.barred_until), default=None)
+    in_force = [t for t in terminations if t.start <= day < t.barred_until]
+    if any(t.basis == "single_event" for t in in_force):
+        # a single-event 12 is not repairable (rules 21, 26): its 3-year bar is never shortened
+        return None
+    bar = max((t.barred_until for t in in_force), default=None)
     if bar is not None:
         new_bar = max(add_months(bar, -months), day)
         for i, t in enumerate(terminations):

@@ -119,7 +119,9 @@ def decide_appeal(
             appeal.version, cmd.version if cmd.version is not None else appeal.version, cmd.if_match
         )
     if appeal.status != "open":
-        raise WorkflowConflict(f"the appeal was already decided: {appeal.status}", status=appeal.status)
+        raise WorkflowConflict(
+            f"the appeal was already decided: {appeal.status}", current_status=appeal.status
+        )
     if cmd.outcome not in APPEAL_OUTCOMES:
         raise RuleViolation(
             "outcome must be upheld, amended or revoked", rule="policy.md rule 23", field="outcome"

@@ -91,9 +91,9 @@ def complete_measure(
         if measure.kind != "public_notice":
             raise WorkflowConflict("only a public notice is published")
         if measure.state not in ("pending", "completed"):
-            raise WorkflowConflict(f"the notice is {measure.state}", state=measure.state)
+            raise WorkflowConflict(f"the notice is {measure.state}", current_state=measure.state)
     elif measure.state != "pending":
-        raise WorkflowConflict(f"the measure is {measure.state}", state=measure.state)
+        raise WorkflowConflict(f"the measure is {measure.state}", current_state=measure.state)
     if completed_on > local_date(now):
         raise RuleViolation("the date is in the future", rule="policy.md rule 13", field="completed_on")
     if completed_on < measure.triggered_on:

@@ -181,14 +181,14 @@ def review_repair(
     if stage == "institution" and application.status != "submitted":
         raise WorkflowConflict(
             f"the application is {application.status}; the institution reviews only submitted applications",
-            status=application.status,
+            current_status=application.status,
         )
     if stage == "agency" and application.status != "institution_approved":
         raise WorkflowConflict(
             "the agency reviews only after the institution has approved"
             if application.status == "submitted"
             else f"the application is already {application.status}",
-            status=application.status,
+            current_status=application.status,
         )
     if cmd.decision not in DECISIONS:
         raise RuleViolation("decision must be approve or reject", rule="api.md Repairs", field="decision")

@@ -17,16 +17,12 @@ from ..rules.policy import PolicySet
 EMPTY_STATE = rules.PersonState()
 
 
-def recompute_state(
-    session: Session, practitioner: Practitioner, *, policies: PolicySet, now: dt.datetime
+def derive_from_ledger(
+    session: Session, practitioner: Practitioner, *, policies: PolicySet
 ) -> rules.PersonState:
-    """Derive the person's state from the whole ledger and store it as the snapshot.
-
-    Called by every write for the person, after its rows are flushed and while the lock is held,
-    so the snapshot is always the rules applied to the ledger as committed.
-    """
+    """The rules applied to the person's whole ledger and registrations, as stored now."""
     entries = queries.ledger_for(session, practitioner.id)
-    state = rules.derive_state(
+    return rules.derive_state(
         decisions=[
             rules.Decision(e.id, e.violation_id, e.effective_on, e.points, e.profile_id)  # type: ignore[arg-type]
             for e in entries
@@ -48,6 +44,18 @@ def recompute_state(
         ],
         policies=policies.profiles,
     )
+
+
+def recompute_state(
+    session: Session, practitioner: Practitioner, *, policies: PolicySet, now: dt.datetime
+) -> rules.PersonState:
+    """Derive the person's state from the whole ledger and store it as the snapshot.
+
+    Called by every write for the person, after its rows are flushed and while the lock is held,
+    so the snapshot is always the rules applied to the ledger as committed.
+    """
+    state = derive_from_ledger(session, practitioner, policies=policies)
+    version = queries.ledger_size(session, practitioner.id)
     snapshot = session.get(PractitionerState, practitioner.id)
     mapping = rules.state_to_mapping(state)
     if snapshot is None:
@@ -55,13 +63,13 @@ def recompute_state(
             PractitionerState(
                 practitioner_id=practitioner.id,
                 practitioner_code=practitioner.code,
-                ledger_version=len(entries),
+                ledger_version=version,
                 state=mapping,
                 updated_at=now,
             )
         )
     else:
-        snapshot.ledger_version = len(entries)
+        snapshot.ledger_version = version
         snapshot.state = mapping
         snapshot.updated_at = now
     _sync_measures(session, practitioner, state, now=now)

@@ -130,6 +130,7 @@ class HistoryItem(BaseSchema):
     behaviour_code = fields.String()
     reverses_entry_id = fields.Integer()
     repair_id = fields.Integer()
+    appeal_id = fields.Integer()
 
 
 class HistoryPage(BaseSchema):
