@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -151,19 +156,25 @@ def _ensure_admin_key(settings: Settings) -> None:
     click.echo(f"  POINTS_ADMIN_KEY={secret}\n", err=True)
 
 
-def _gunicorn(bind: str, *extra: str) -> None:
+def _gunicorn_argv(bind: str, *extra: str) -> list[str]:
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
-    os.execv(
+    return [
         gunicorn,
-        [
-            gunicorn,
-            "-c",
-            "python:points_service.gunicorn_conf",
-            "--bind",
-            bind,
-            *extra,
-            "points_service.wsgi:app",
-        ],
+        "-c",
+        "python:points_service.gunicorn_conf",
+        "--bind",
+        bind,
+        *extra,
+        "points_service.wsgi:app",
+    ]
+
+
+def _runtime(settings: Settings):
+    from .persistence.engine import make_engine, make_sessionmaker
+    from .persistence.pii import PiiKeys
+
+    return make_sessionmaker(make_engine(settings.database_url)), PiiKeys.from_settings(
+        settings.encryption_keys, settings.index_key
     )
 
 
@@ -171,7 +182,8 @@ def _gunicorn(bind: str, *extra: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="PORT", default=8000, show_default=True, type=int)
 def run(host: str, port: int) -> None:
-    """Quick start: migrate, print an admin key on first start, serve on HOST:PORT."""
+    """Quick start: migrate, print an admin key on first start, serve on HOST:PORT and run the
+    scheduler beside it; Ctrl-C stops both."""
     settings = _settings()
     upgrade_database(settings.database_url)
     _ensure_admin_key(settings)
@@ -179,7 +191,34 @@ def run(host: str, port: int) -> None:
         f"serving on http://{host}:{port} (database {make_url(settings.database_url).render_as_string()})",
         err=True,
     )
-    _gunicorn(f"{host}:{port}", "--workers", os.environ.get("POINTS_WEB_WORKERS", "2"))
+    processes = [
+        subprocess.Popen(
+            _gunicorn_argv(f"{host}:{port}", "--workers", os.environ.get("POINTS_WEB_WORKERS", "2"))
+        ),
+        subprocess.Popen([sys.executable, "-m", "points_service", "scheduler", "run"]),
+    ]
+
+    def stop(*_: object) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    codes = [p.returncode for p in processes]
+    if any(c not in (0, -signal.SIGTERM, -signal.SIGINT) for c in codes):
+        raise SystemExit(1)
 
 
 @main.command("serve")
@@ -187,7 +226,64 @@ def serve() -> None:
     """Production entry point: migrate, then exec gunicorn (settings from gunicorn_conf)."""
     upgrade_database(_settings().database_url)
     port = os.environ.get("PORT", "8000")
-    _gunicorn(f"0.0.0.0:{port}")
+    argv = _gunicorn_argv(f"0.0.0.0:{port}")
+    os.execv(argv[0], argv)
+
+
+# -- the scheduler and its jobs -------------------------------------------------------------------
+
+
+@main.group()
+def scheduler() -> None:
+    """The scheduler process (one per deployment; never inside web workers)."""
+
+
+@scheduler.command("run")
+def scheduler_run() -> None:
+    """Run the scheduled sweeps in Asia/Shanghai until stopped."""
+    from .scheduler import build_scheduler
+
+    logging.basicConfig(
+        level=os.environ.get("POINTS_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
+    settings = _settings()
+    sessions, pii = _runtime(settings)
+    click.echo("scheduler running (Asia/Shanghai); Ctrl-C stops it", err=True)
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        build_scheduler(settings, sessions, pii).start()
+
+
+@main.group()
+def jobs() -> None:
+    """Run a scheduled sweep by hand."""
+
+
+@jobs.command("run")
+@click.argument(
+    "name",
+    type=click.Choice(
+        ["announce-transitions", "roll-over-year", "close-appeal-windows", "dispatch-webhooks", "reconcile"]
+    ),
+)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="the legal day to sweep up to (default: today in Asia/Shanghai)",
+)
+def jobs_run(name: str, today) -> None:
+    """Run one sweep now, exactly as the scheduler would (idempotent: a rerun changes nothing)."""
+    import json
+
+    from .clock import utc_now
+    from .services.sweeps import run_job
+
+    settings = _settings()
+    sessions, pii = _runtime(settings)
+    result = run_job(
+        sessions, name, settings=settings, pii=pii, now=utc_now(), today=today.date() if today else None
+    )
+    click.echo(json.dumps(result, default=str))
 
 
 # -- contract -------------------------------------------------------------------------------------

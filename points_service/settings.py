@@ -57,6 +57,8 @@ class Settings:
     max_batch: int = 1000
     log_level: str = "INFO"
     holidays_file: Path | None = None
+    # webhook URLs must be public https unless this is set (tests and local receivers only)
+    webhook_allow_private: bool = False
     policies: PolicySet = field(default_factory=load_policy_set, compare=False, repr=False)
     calendar: WorkdayCalendar = field(default_factory=load_workday_calendar, compare=False, repr=False)
 
@@ -71,6 +73,7 @@ class Settings:
         index_key = _secret(env, "INDEX_KEY", DEV_INDEX_KEY)
         log_level = env.str("LOG_LEVEL", "INFO")
         holidays_file = env.path("HOLIDAYS_FILE", None)
+        webhook_allow_private = env.bool("WEBHOOK_ALLOW_PRIVATE", False)
         try:
             env.seal()
         except ValidationError as exc:
@@ -84,6 +87,7 @@ class Settings:
             index_key=index_key,
             log_level=log_level,
             holidays_file=holidays_file,
+            webhook_allow_private=webhook_allow_private,
             policies=load_policy_set(default_profile, profiles_dir),
             calendar=load_workday_calendar(holidays_file),
         )

@@ -60,12 +60,20 @@ SPEC_OPTIONS = {
 
 
 def init_api(app: Flask) -> Api:
-    from . import lifecycle, policy, registry, standing, violations
+    from . import events, lifecycle, policy, registry, standing, violations
 
     for key, value in SPEC_OPTIONS.items():
         app.config.setdefault(key, value)
     api = Api(app)
-    for blp in (registry.blp, violations.blp, standing.blp, lifecycle.blp, policy.blp, policy.health):
+    for blp in (
+        registry.blp,
+        violations.blp,
+        standing.blp,
+        lifecycle.blp,
+        events.blp,
+        policy.blp,
+        policy.health,
+    ):
         api.register_blueprint(blp)
     register_error_handlers(app)
     return api

@@ -172,6 +172,10 @@ class PractitionerState(Base):
     ledger_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[dict[str, Any]] = mapped_column(JSONType)
     updated_at: Mapped[dt.datetime]
+    # what the change feed last said of the person's status, and the next day it may change by
+    # itself (a suspension starts or ends, a bar expires): the transitions sweep reads this index
+    announced_status: Mapped[str | None] = mapped_column(String(16))
+    next_transition_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
 
 
 class Measure(Base):
@@ -330,3 +334,86 @@ class AuditEvent(Base):
 
 
 APPEND_ONLY_TABLES = ("ledger_entry", "violation", "audit_event")
+
+
+class OutboxEvent(Base):
+    """The change feed: one row per change that matters to a client, written with the change.
+
+    `id` orders the feed (the cursor); `event_id` is the stable CloudEvents/webhook id receivers
+    de-duplicate on; `dedupe_key` makes a time-based sweep's announcement happen once.
+    """
+
+    __tablename__ = "outbox_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    practitioner_id: Mapped[int | None] = mapped_column(ForeignKey("practitioner.id"), index=True)
+    # where the change arose, for changes an HR system may see only at its own institution
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    occurred_at: Mapped[dt.datetime]
+
+
+class WebhookSubscription(Base):
+    __tablename__ = "webhook_subscription"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner_key_id: Mapped[int] = mapped_column(ForeignKey("api_key.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JSONType)
+    # AES-GCM under the PII keys: the signing secret must be usable, so it cannot be a hash
+    secret_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    # the last outbox id fanned out into deliveries for this subscription
+    cursor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime]
+    deleted_at: Mapped[dt.datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: delivered at least once, retried with backoff for a day."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id", name="uq_webhook_delivery_subscription_event"),
+        CheckConstraint(_in("status", ("pending", "delivered", "failed")), name="status"),
+        Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscription.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_event.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+    delivered_at: Mapped[dt.datetime | None]
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempt"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_delivery.id"), index=True)
+    attempted_at: Mapped[dt.datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class JobRun(Base):
+    """Every scheduled or manual sweep: when, for which day, what it did."""
+
+    __tablename__ = "job_run"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64), index=True)
+    today: Mapped[dt.date] = mapped_column(Date)
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime]
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType)

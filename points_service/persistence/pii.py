@@ -203,24 +203,19 @@ def blob_key_id(blob: bytes) -> str:
     return _split_blob(blob)[0]
 
 
-def encrypt_national_id(keys: PiiKeys, normalised: str, *, associated_data: bytes) -> bytes:
-    """Encrypt under the active key.
-
-    ``associated_data`` (the practitioner code) binds the ciphertext to its row, so a blob
-    copied onto another practitioner fails to decrypt instead of silently moving identity.
-    """
-    _require_normalised(normalised)
+def seal(keys: PiiKeys, plaintext: bytes, *, associated_data: bytes) -> bytes:
+    """AES-GCM under the active key: key-id header + nonce + ciphertext (for any secret we keep)."""
     header = _header(keys.active_key_id)
     nonce = os.urandom(NONCE_BYTES)
     # The header is authenticated too, so a rewritten key id is detected as tampering.
     ciphertext = AESGCM(keys.encryption_keys[keys.active_key_id]).encrypt(
-        nonce, normalised.encode("ascii"), header + associated_data
+        nonce, plaintext, header + associated_data
     )
     return header + nonce + ciphertext
 
 
-def decrypt_national_id(keys: PiiKeys, blob: bytes, *, associated_data: bytes) -> str:
-    """Decrypt a blob made under any configured key.
+def unseal(keys: PiiKeys, blob: bytes, *, associated_data: bytes) -> bytes:
+    """Open a blob made by `seal` under any configured key.
 
     Raises ``cryptography.exceptions.InvalidTag`` when the blob was tampered with or the
     associated data differs, and ``ValueError`` for malformed blobs or unknown key ids.
@@ -228,11 +223,23 @@ def decrypt_national_id(keys: PiiKeys, blob: bytes, *, associated_data: bytes) -
     key_id, header, nonce, ciphertext = _split_blob(blob)
     key = keys.encryption_keys.get(key_id)
     if key is None:
-        raise ValueError(
-            f"encrypted national ID uses unknown key id {key_id!r}; was a key retired too early?"
-        )
-    plaintext = AESGCM(key).decrypt(nonce, ciphertext, header + associated_data)
-    return plaintext.decode("ascii")
+        raise ValueError(f"encrypted value uses unknown key id {key_id!r}; was a key retired too early?")
+    return AESGCM(key).decrypt(nonce, ciphertext, header + associated_data)
+
+
+def encrypt_national_id(keys: PiiKeys, normalised: str, *, associated_data: bytes) -> bytes:
+    """Encrypt under the active key.
+
+    ``associated_data`` (the practitioner code) binds the ciphertext to its row, so a blob
+    copied onto another practitioner fails to decrypt instead of silently moving identity.
+    """
+    _require_normalised(normalised)
+    return seal(keys, normalised.encode("ascii"), associated_data=associated_data)
+
+
+def decrypt_national_id(keys: PiiKeys, blob: bytes, *, associated_data: bytes) -> str:
+    """Decrypt a national ID made under any configured key (see `unseal` for the errors)."""
+    return unseal(keys, blob, associated_data=associated_data).decode("ascii")
 
 
 def reencrypt(keys: PiiKeys, blob: bytes, *, associated_data: bytes) -> bytes:

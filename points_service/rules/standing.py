@@ -513,6 +513,26 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
     )
 
 
+def next_change_after(state: PersonState, day: dt.date) -> dt.date | None:
+    """The first day after `day` on which time alone may change the answer (a term starts or ends,
+    a bar expires, a registration starts or ends): when the transitions sweep looks again."""
+    candidates = [d for s in state.suspensions for d in (s.start, s.end)]
+    candidates += [d for t in state.terminations for d in (t.start, t.barred_until)]
+    candidates += [d for r in state.registrations if not r.void for d in (r.start, r.end) if d is not None]
+    return min((d for d in candidates if d > day), default=None)
+
+
+def transition_event(previous: str | None, current: str) -> str | None:
+    """The change-feed event for a status change, if clients must be told (issue 4)."""
+    if current == previous:
+        return None
+    if current in ("suspended", "terminated"):
+        return f"eligibility.{current}"
+    if previous in ("suspended", "terminated"):
+        return "eligibility.reinstated"
+    return None
+
+
 # -- the materialised snapshot: plain JSON-ready mappings ----------------------------------------
 
 

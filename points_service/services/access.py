@@ -27,6 +27,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "appeals:decide": frozenset({"reviewer"}),
     "measures:read": frozenset({"admin", "reviewer", "hr_system"}),
     "measures:complete": frozenset({"admin", "reviewer", "hr_system"}),
+    "events:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
+    "webhooks:manage": frozenset({"admin", "reviewer", "hr_system"}),
 }
 
 NATIONAL_ROLES = frozenset({"admin", "inspector", "reviewer"})

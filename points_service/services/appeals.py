@@ -16,6 +16,7 @@ from ..persistence.models import Appeal, LedgerEntry, Violation
 from ..rules.appeals import APPEAL_OUTCOMES, WorkdayCalendar, appeal_window
 from ..rules.calendar import local_date
 from ..rules.policy import ADJUSTMENTS, PolicySet
+from . import events
 from .access import Principal, require
 from .audit import record_audit
 from .errors import Conflict, NotFound, RuleViolation, WorkflowConflict
@@ -77,6 +78,7 @@ def file_appeal(
     )
     session.add(appeal)
     session.flush()
+    _emit(session, appeal, violation, practitioner, "appeal.filed", now=now)
     record_audit(
         session,
         principal,
@@ -88,6 +90,25 @@ def file_appeal(
         request_id=request_id,
     )
     return appeal
+
+
+def _emit(session, appeal, violation, practitioner, kind: str, *, now: dt.datetime) -> None:
+    events.emit(
+        session,
+        kind,
+        data={
+            "appeal_id": appeal.id,
+            "violation_id": violation.id,
+            "practitioner_code": practitioner.code,
+            "status": appeal.status,
+            "deadline": appeal.deadline.isoformat(),
+            "link": f"/v1/appeals/{appeal.id}",
+        },
+        now=now,
+        practitioner_id=practitioner.id,
+        practitioner_code=practitioner.code,
+        institution_id=violation.institution_id,
+    )
 
 
 def get_appeal(session: Session, principal: Principal, appeal_id: int) -> Appeal:
@@ -195,6 +216,25 @@ def decide_appeal(
     appeal.decided_at = now
     appeal.decided_by = principal.actor
     session.flush()
+    _emit(session, appeal, violation, practitioner, f"appeal.{cmd.outcome}", now=now)
+    if cmd.outcome in ("amended", "revoked"):
+        events.emit(
+            session,
+            f"violation.{cmd.outcome}",
+            data={
+                "violation_id": violation.id,
+                "case_ref": violation.case_ref,
+                "practitioner_code": practitioner.code,
+                "points": cmd.points if cmd.outcome == "amended" else 0,
+                "previous_points": entry.points,
+                "appeal_id": appeal.id,
+                "link": f"/v1/violations/{violation.id}",
+            },
+            now=now,
+            practitioner_id=practitioner.id,
+            practitioner_code=practitioner.code,
+            institution_id=violation.institution_id,
+        )
     recompute_state(session, practitioner, policies=policies, now=now)
     record_audit(
         session,

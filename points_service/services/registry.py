@@ -13,6 +13,7 @@ from ..persistence import pii, queries
 from ..persistence.models import Institution, Practitioner, Registration
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
+from . import events
 from .access import Principal, require
 from .audit import record_audit
 from .errors import (
@@ -251,6 +252,20 @@ def register(
     )
     session.add(registration)
     session.flush()
+    events.emit(
+        session,
+        "registration.created",
+        data={
+            "practitioner_code": practitioner.code,
+            "institution_code": institution.code,
+            "registration_id": registration.id,
+            "start_date": cmd.start_date.isoformat(),
+        },
+        now=now,
+        practitioner_id=practitioner.id,
+        practitioner_code=practitioner.code,
+        institution_id=institution.id,
+    )
     recompute_state(session, practitioner, policies=policies, now=now)
     record_audit(
         session,
@@ -304,6 +319,21 @@ def end_registration(
     registration.ended_at = now
     registration.ended_by = principal.actor
     session.flush()
+    events.emit(
+        session,
+        "registration.ended",
+        data={
+            "practitioner_code": practitioner.code,
+            "institution_code": institution.code,
+            "registration_id": registration.id,
+            "end_date": cmd.end_date.isoformat(),
+            "reason": cmd.reason,
+        },
+        now=now,
+        practitioner_id=practitioner.id,
+        practitioner_code=practitioner.code,
+        institution_id=institution.id,
+    )
     recompute_state(session, practitioner, policies=policies, now=now)
     record_audit(
         session,

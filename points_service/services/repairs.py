@@ -16,6 +16,7 @@ from ..persistence import queries
 from ..persistence.models import Institution, LedgerEntry, Practitioner, RepairApplication
 from ..rules.calendar import local_date, score_year
 from ..rules.repair import repair_credit_on, repair_refusal
+from . import events
 from .access import Principal, require
 from .audit import record_audit
 from .errors import Forbidden, NotFound, RuleViolation, WorkflowConflict
@@ -97,6 +98,7 @@ def submit_repair(
     )
     session.add(application)
     session.flush()
+    _emit(session, application, practitioner, "repair.submitted", now=now)
     record_audit(
         session,
         principal,
@@ -207,6 +209,7 @@ def review_repair(
         if approve:
             _credit(session, practitioner, application, policies=policies, now=now, principal=principal)
     session.flush()
+    _emit(session, application, practitioner, f"repair.{application.status}", now=now)
     record_audit(
         session,
         principal,
@@ -218,6 +221,24 @@ def review_repair(
         request_id=request_id,
     )
     return application
+
+
+def _emit(session, application, practitioner, kind: str, *, now: dt.datetime) -> None:
+    events.emit(
+        session,
+        kind,
+        data={
+            "repair_id": application.id,
+            "practitioner_code": practitioner.code,
+            "activity": application.activity,
+            "status": application.status,
+            "link": f"/v1/repairs/{application.id}",
+        },
+        now=now,
+        practitioner_id=practitioner.id,
+        practitioner_code=practitioner.code,
+        institution_id=application.institution_id,
+    )
 
 
 def _credit(session, practitioner, application, *, policies, now, principal) -> None:

@@ -13,6 +13,7 @@ from ..persistence.models import Measure, Practitioner, PractitionerState, Viola
 from ..rules import standing as rules
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
+from . import events
 
 EMPTY_STATE = rules.PersonState()
 
@@ -59,21 +60,95 @@ def recompute_state(
     snapshot = session.get(PractitionerState, practitioner.id)
     mapping = rules.state_to_mapping(state)
     if snapshot is None:
-        session.add(
-            PractitionerState(
-                practitioner_id=practitioner.id,
-                practitioner_code=practitioner.code,
-                ledger_version=version,
-                state=mapping,
-                updated_at=now,
-            )
+        snapshot = PractitionerState(
+            practitioner_id=practitioner.id,
+            practitioner_code=practitioner.code,
+            ledger_version=version,
+            state=mapping,
+            updated_at=now,
+            announced_status="not_registered",
         )
+        session.add(snapshot)
+        previous = EMPTY_STATE
     else:
+        previous = rules.state_from_mapping(snapshot.state)
         snapshot.ledger_version = version
         snapshot.state = mapping
         snapshot.updated_at = now
+    _announce_ended_registrations(session, practitioner, previous, state, now=now)
+    announce(session, practitioner, snapshot, state, today=local_date(now), now=now, sweep=False)
     _sync_measures(session, practitioner, state, now=now)
     return state
+
+
+def announce(
+    session: Session,
+    practitioner: Practitioner,
+    snapshot: PractitionerState,
+    state: rules.PersonState,
+    *,
+    today: dt.date,
+    now: dt.datetime,
+    sweep: bool,
+) -> bool:
+    """Tell the feed when the person's status today differs from what it last said.
+
+    A write announces at once; the transitions sweep announces what time alone changed, under a
+    dedupe key so a rerun of the same day says nothing twice. Returns whether it announced.
+    """
+    answer = rules.eligibility_on(state, today)
+    kind = rules.transition_event(snapshot.announced_status, answer.status)
+    announced = False
+    if kind is not None:
+        announced = events.emit(
+            session,
+            kind,
+            data={
+                "practitioner_code": practitioner.code,
+                "status": answer.status,
+                "previous_status": snapshot.announced_status,
+                "on": today.isoformat(),
+                "until": answer.until.isoformat() if answer.until else None,
+                "barred_until": answer.barred_until.isoformat() if answer.barred_until else None,
+                "reason": answer.reason,
+            },
+            now=now,
+            practitioner_id=practitioner.id,
+            practitioner_code=practitioner.code,
+            dedupe_key=f"{kind}:{practitioner.code}:{today.isoformat()}" if sweep else None,
+        )
+    snapshot.announced_status = answer.status
+    snapshot.next_transition_on = rules.next_change_after(state, today)
+    return announced
+
+
+def _announce_ended_registrations(
+    session: Session,
+    practitioner: Practitioner,
+    previous: rules.PersonState,
+    state: rules.PersonState,
+    *,
+    now,
+) -> None:
+    """A termination ends registrations without anyone writing to them: say so (rule 17)."""
+    before = {s.registration_id: s for s in previous.registrations}
+    for span in state.registrations:
+        if span.ended_by == "termination" and before.get(span.registration_id) != span:
+            events.emit(
+                session,
+                "registration.ended",
+                data={
+                    "practitioner_code": practitioner.code,
+                    "institution_code": span.institution_code,
+                    "registration_id": span.registration_id,
+                    "end_date": span.end.isoformat() if span.end else None,
+                    "reason": "termination",
+                    "violation_id": span.termination_violation_id,
+                },
+                now=now,
+                practitioner_id=practitioner.id,
+                practitioner_code=practitioner.code,
+            )
 
 
 def _sync_measures(
@@ -100,19 +175,34 @@ def _sync_measures(
         ).all()
     )
     for m in missing:
-        session.add(
-            Measure(
-                practitioner_id=practitioner.id,
-                institution_id=institutions[m.violation_id],
-                violation_id=m.violation_id,
-                year=m.year,
-                kind=m.kind,
-                triggered_on=m.triggered_on,
-                state="pending",
-                created_at=now,
-            )
+        measure = Measure(
+            practitioner_id=practitioner.id,
+            institution_id=institutions[m.violation_id],
+            violation_id=m.violation_id,
+            year=m.year,
+            kind=m.kind,
+            triggered_on=m.triggered_on,
+            state="pending",
+            created_at=now,
         )
-    session.flush()  # ids for the measures the caller returns as `triggered`
+        session.add(measure)
+        session.flush()  # the measure's id goes into the event and the caller's `triggered`
+        events.emit(
+            session,
+            "measure.triggered",
+            data={
+                "measure_id": measure.id,
+                "kind": m.kind,
+                "practitioner_code": practitioner.code,
+                "year": m.year,
+                "triggered_on": m.triggered_on.isoformat(),
+                "violation_id": m.violation_id,
+            },
+            now=now,
+            practitioner_id=practitioner.id,
+            practitioner_code=practitioner.code,
+            institution_id=measure.institution_id,
+        )
 
 
 def stored_state(snapshot: PractitionerState | None) -> rules.PersonState:

@@ -14,6 +14,7 @@ from ..persistence.models import Institution, LedgerEntry, Measure, Practitioner
 from ..rules import standing as rules
 from ..rules.calendar import local_date, score_year
 from ..rules.policy import PolicyError, PolicySet
+from . import events
 from .access import Principal, require
 from .audit import digest, record_audit
 from .errors import DuplicateCase, NotFound, RuleViolation
@@ -168,6 +169,25 @@ def record_violation(
         )
     )
     session.flush()
+    events.emit(
+        session,
+        "violation.recorded",
+        data={
+            "violation_id": violation.id,
+            "case_ref": cmd.case_ref,
+            "practitioner_code": practitioner.code,
+            "institution_code": institution.code,
+            "behaviour_code": cmd.behaviour_code,
+            "points": points,
+            "decided_on": cmd.decided_on.isoformat(),
+            "score_year": violation.score_year,
+            "link": f"/v1/violations/{violation.id}",
+        },
+        now=now,
+        practitioner_id=practitioner.id,
+        practitioner_code=practitioner.code,
+        institution_id=institution.id,
+    )
     state = recompute_state(session, practitioner, policies=policies, now=now)
     record_audit(
         session,

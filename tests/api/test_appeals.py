@@ -1,7 +1,8 @@
 """Appeals through the HTTP API (policy.md §5 rules 23–24; api.md Violations).
 
-The appeal window is 15 Chinese working days after `decided_on`, on the real clock: a decision of
-2026-11-20 may be appealed until 2026-12-11; one of 2026-09-01 no longer may.
+The appeal window is 15 Chinese working days after `decided_on`, on the real clock (Asia/Shanghai):
+a decision of today is always inside its own window; one of 2025-03-03 no longer is. Deadlines and
+terms are computed from today by the rules, so the suite passes on any date.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ import pytest
 from factories import Api, make_key
 
 from points_service.clock import local_today
+from points_service.rules.appeals import appeal_window
+from points_service.rules.calendar import add_months, add_years
+from points_service.settings import load_workday_calendar
 
 PROBLEM = "application/problem+json"
-DECIDED = "2026-11-20"  # a Friday; the window closes on 2026-12-11
-DEADLINE = "2026-12-11"
-INSIDE_OLD_TERM = "2026-12-01"  # inside a suspension from 2026-11-20
+WORKING_DAYS = 15  # the appeal window (policy.md rule 23)
+LONG_AGO = dt.date(2025, 3, 3)  # a decision whose window closed long before any run of the suite
 
 
-@pytest.fixture(autouse=True)
-def _today_is_inside_the_window_of_2026_11_20():
-    today = local_today()
-    assert dt.date(2026, 11, 23) <= today <= dt.date(2026, 12, 11), (
-        f"these tests appeal a decision of {DECIDED} on the real clock; today is {today}"
-    )
+def _decided() -> dt.date:
+    """Decisions under appeal are decided today: the appeal is always inside the window."""
+    return local_today()
+
+
+def _inside_old_term() -> str:
+    """A day inside the 4-month suspension of a 9-point decision of today: its first day."""
+    return _decided().isoformat()
 
 
 def _problem(response, status: int, slug: str | None = None) -> dict:
@@ -48,7 +53,7 @@ def reviewer(client, session) -> Api:
 
 
 def _standing(api: Api, person: str) -> dict:
-    return api.get(f"/v1/practitioners/{person}/standing", query={"year": 2026})
+    return api.get(f"/v1/practitioners/{person}/standing", query={"year": local_today().year})
 
 
 def _eligibility(api: Api, person: str, at: str) -> dict:
@@ -63,7 +68,7 @@ def _scored(client, session, admin, inspector, *, behaviour_code="B3-01", respon
         hospital,
         behaviour_code=behaviour_code,
         responsibility=responsibility,
-        decided_on=kw.pop("decided_on", DECIDED),
+        decided_on=kw.pop("decided_on", _decided().isoformat()),
         **kw,
     )
     return person, hospital, violation, _self(client, session, person)
@@ -93,10 +98,11 @@ def test_the_person_appeals_within_the_window(client, session, admin, inspector)
     appeal = response.get_json()
     assert response.headers["Location"] == f"/v1/appeals/{appeal['id']}"
     assert response.headers["ETag"] == f'"{appeal["version"]}"'
+    window = appeal_window(_decided(), WORKING_DAYS, load_workday_calendar())
     assert {k: appeal[k] for k in ("status", "deadline", "deadline_estimated", "violation_id")} == {
         "status": "open",
-        "deadline": DEADLINE,
-        "deadline_estimated": False,
+        "deadline": window.deadline.isoformat(),
+        "deadline_estimated": window.estimated,
         "violation_id": violation["id"],
     }
     assert appeal["practitioner_code"] == person
@@ -119,13 +125,15 @@ def test_appealing_the_same_decision_twice_is_a_409(client, session, admin, insp
 
 
 def test_an_appeal_after_the_window_is_a_422_citing_rule_23(client, session, admin, inspector):
-    _, _, violation, own = _scored(client, session, admin, inspector, decided_on="2026-09-01")
+    _, _, violation, own = _scored(client, session, admin, inspector, decided_on=LONG_AGO.isoformat())
+    closed = appeal_window(LONG_AGO, WORKING_DAYS, load_workday_calendar()).deadline
+    assert closed < local_today()
     response = client.post(
         f"/v1/violations/{violation['id']}/appeals", json={"reason": "late"}, headers=own.headers
     )
     body = _problem(response, 422, "rule-violation")
     assert body["rule"] == "policy.md rule 23"
-    assert "2026-09-21" in body["detail"]
+    assert closed.isoformat() in body["detail"]
     assert admin.get(f"/v1/violations/{violation['id']}")["state"] == "effective"
 
 
@@ -168,15 +176,16 @@ def test_an_upheld_appeal_changes_nothing(client, session, admin, inspector, rev
         "effective",
         9,
     )
-    assert _eligibility(admin, person, INSIDE_OLD_TERM)["status"] == "suspended"
+    assert _eligibility(admin, person, _inside_old_term())["status"] == "suspended"
 
 
 def test_an_amendment_recomputes_the_points_and_the_suspension(client, session, admin, inspector, reviewer):
     person, _, violation, own = _scored(client, session, admin, inspector)
     before = _standing(admin, person)
     assert (before["points_total"], before["tier"]) == (9, "suspension")
+    decided_on = _decided()  # a single 9 suspends for 4 months from the decision date (rules 11, 15)
     assert [(s["kind"], s["start"], s["end"], s["months"]) for s in before["sanctions"]] == [
-        ("suspension", DECIDED, "2027-03-20", 4)
+        ("suspension", decided_on.isoformat(), add_months(decided_on, 4).isoformat(), 4)
     ]
 
     decided = _decide(reviewer, _appeal(own, violation), "amended", points=6)
@@ -191,13 +200,13 @@ def test_an_amendment_recomputes_the_points_and_the_suspension(client, session, 
     assert [(m["kind"], m["violation_id"], m["state"]) for m in after["measures"]] == [
         ("agency_talk", violation["id"], "pending")
     ]
-    eligibility = _eligibility(admin, person, INSIDE_OLD_TERM)
+    eligibility = _eligibility(admin, person, _inside_old_term())
     assert (eligibility["eligible"], eligibility["status"]) == (True, "active")
 
 
 def test_a_revocation_lifts_the_suspension_it_caused(client, session, admin, inspector, reviewer):
     person, _, violation, own = _scored(client, session, admin, inspector)
-    assert _eligibility(admin, person, INSIDE_OLD_TERM)["status"] == "suspended"
+    assert _eligibility(admin, person, _inside_old_term())["status"] == "suspended"
     decided = _decide(reviewer, _appeal(own, violation), "revoked")
     assert decided["status"] == "revoked"
 
@@ -206,7 +215,7 @@ def test_a_revocation_lifts_the_suspension_it_caused(client, session, admin, ins
     standing = _standing(admin, person)
     assert (standing["points_total"], standing["tier"], standing["sanctions"]) == (0, "none", [])
     assert standing["status"] == "active"
-    eligibility = _eligibility(admin, person, INSIDE_OLD_TERM)
+    eligibility = _eligibility(admin, person, _inside_old_term())
     assert (eligibility["eligible"], eligibility["status"]) == (True, "active")
 
 
@@ -241,18 +250,20 @@ def test_revoking_a_termination_reopens_its_registrations_and_lifts_the_bar(
         client, session, admin, inspector, behaviour_code="B4-01", responsibility="main"
     )
     elsewhere = admin.institution()
+    decided = _decided().isoformat()
+    barred_until = add_years(_decided(), 3).isoformat()  # a single-event 12 bars for 3 years (rule 17)
     [termination] = _standing(admin, person)["sanctions"]
-    assert (termination["kind"], termination["barred_until"]) == ("termination", "2029-11-20")
+    assert (termination["kind"], termination["barred_until"]) == ("termination", barred_until)
     assert [
         (r["institution_code"], r["end_date"])
         for r in admin.get(f"/v1/practitioners/{person}")["registrations"]
-    ] == [(hospital, DECIDED)]
+    ] == [(hospital, decided)]
     barred = client.post(
         f"/v1/practitioners/{person}/registrations",
-        json={"institution_code": elsewhere, "start_date": "2026-11-21"},
+        json={"institution_code": elsewhere, "start_date": decided},  # inside the bar
         headers=admin.headers,
     )
-    assert _problem(barred, 409, "reregistration-barred")["barred_until"] == "2029-11-20"
+    assert _problem(barred, 409, "reregistration-barred")["barred_until"] == barred_until
 
     _decide(reviewer, _appeal(own, violation), "revoked")
 
@@ -271,7 +282,7 @@ def test_revoking_a_termination_reopens_its_registrations_and_lifts_the_bar(
     )
     standing = _standing(admin, person)
     assert (standing["status"], standing["sanctions"], standing["barred_until"]) == ("active", [], None)
-    admin.register(person, elsewhere, "2026-11-21")  # 201: no bar any more
+    admin.register(person, elsewhere, decided)  # 201: no bar any more
 
 
 def test_an_amendment_without_points_is_a_422(client, session, admin, inspector, reviewer):
@@ -386,7 +397,7 @@ def test_the_history_shows_the_reversal_after_a_revocation(client, session, admi
     assert (reversal["on"], reversal["points"], reversal["score_year"]) == (
         local_today().isoformat(),
         -9,
-        2026,
+        _decided().year,
     )
     assert f"appeal {appeal['id']} revoked" in reversal["detail"]
     assert items.index(decision) < items.index(reversal)

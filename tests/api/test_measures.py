@@ -1,7 +1,8 @@
 """Measure tasks through the HTTP API (policy.md rule 13; api.md Measures).
 
 Institution talks are the hospital's queue (its HR system); agency talks and public notices are the
-insurance agency's (reviewers); an admin sees both.
+insurance agency's (reviewers); an admin sees both. The decisions are made today (the real clock,
+Asia/Shanghai) and tasks are completed today: on or after the trigger, never in the future.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from factories import Api, make_key
 from points_service.clock import local_today
 
 PROBLEM = "application/problem+json"
-DECIDED = "2026-11-02"
 
 
-@pytest.fixture(autouse=True)
-def _today_is_after_the_decisions():
-    assert local_today() >= dt.date(2026, 11, 23), f"today is {local_today()}"
+def _today() -> str:
+    """The decision date of every task below, and the date it is completed or published on."""
+    return local_today().isoformat()
 
 
 def _problem(response, status: int, slug: str | None = None) -> dict:
@@ -52,7 +52,7 @@ def hospital(client, session, admin, inspector):
         admin.register(person, code, "2025-01-01")
         responsibility = "main" if kind == "institution_talk" else "general"
         violations[kind] = inspector.violation(
-            person, code, behaviour_code=behaviour, responsibility=responsibility, decided_on=DECIDED
+            person, code, behaviour_code=behaviour, responsibility=responsibility, decided_on=_today()
         )
         assert [t["kind"] for t in violations[kind]["triggered"]] == [kind]
         people[kind] = person
@@ -83,7 +83,7 @@ def test_the_hr_system_sees_its_institution_talks_but_not_the_agency_tasks(hospi
     ]
     [talk] = items
     assert talk["institution_code"] == hospital["code"]
-    assert talk["triggered_on"] == DECIDED and talk["year"] == 2026
+    assert talk["triggered_on"] == _today() and talk["year"] == local_today().year
     assert talk["violation_id"] == hospital["violations"]["institution_talk"]["id"]
     assert _queue(hospital["hr"], institution_code=hospital["code"]) == items
 
@@ -118,7 +118,7 @@ def test_a_practitioner_has_no_measure_queue(client, session, hospital):
 
 def test_the_queue_filters_by_state(admin, hospital):
     talk = _measure(admin, hospital, "institution_talk")
-    hospital["hr"].post(f"/v1/measures/{talk['id']}/complete", {"completed_on": "2026-11-10"}, status=200)
+    hospital["hr"].post(f"/v1/measures/{talk['id']}/complete", {"completed_on": _today()}, status=200)
     pending = _queue(admin, institution_code=hospital["code"], state="pending")
     assert [m["kind"] for m in pending] == ["agency_talk", "public_notice"]
     completed = _queue(admin, institution_code=hospital["code"], state="completed")
@@ -149,38 +149,38 @@ def test_the_queue_pages_with_limit_and_cursor(admin, hospital):
 
 def test_completing_a_talk_records_the_date_and_the_note(admin, hospital):
     talk = _measure(admin, hospital, "institution_talk")
+    today = _today()
     done = hospital["hr"].post(
         f"/v1/measures/{talk['id']}/complete",
-        {"completed_on": "2026-11-10", "note": "talk held, training booked"},
+        {"completed_on": today, "note": "talk held, training booked"},
         status=200,
     )
     assert {k: done[k] for k in ("id", "kind", "state", "completed_on", "note")} == {
         "id": talk["id"],
         "kind": "institution_talk",
         "state": "completed",
-        "completed_on": "2026-11-10",
+        "completed_on": today,
         "note": "talk held, training booked",
     }
     assert _measure(admin, hospital, "institution_talk") == done
     standing = admin.get(f"/v1/practitioners/{hospital['people']['institution_talk']}/standing")
     assert [(m["kind"], m["state"], m["completed_on"]) for m in standing["measures"]] == [
-        ("institution_talk", "completed", "2026-11-10")
+        ("institution_talk", "completed", today)
     ]
 
 
 def test_completing_a_task_twice_is_a_409(client, reviewer, admin, hospital):
     talk = _measure(admin, hospital, "agency_talk")
-    reviewer.post(
-        f"/v1/measures/{talk['id']}/complete", {"completed_on": "2026-11-10", "note": "a"}, status=200
-    )
+    today = _today()
+    reviewer.post(f"/v1/measures/{talk['id']}/complete", {"completed_on": today, "note": "a"}, status=200)
     response = client.post(
         f"/v1/measures/{talk['id']}/complete",
-        json={"completed_on": "2026-11-11", "note": "b"},
+        json={"completed_on": today, "note": "b"},
         headers=reviewer.headers,
     )
     _problem(response, 409, "workflow-conflict")
     after = _measure(admin, hospital, "agency_talk")
-    assert (after["completed_on"], after["note"]) == ("2026-11-10", "a")
+    assert (after["completed_on"], after["note"]) == (today, "a")
 
 
 def test_a_completion_date_in_the_future_is_a_422(client, admin, hospital):
@@ -196,17 +196,18 @@ def test_a_completion_date_in_the_future_is_a_422(client, admin, hospital):
 
 def test_a_completion_date_before_the_trigger_is_a_422(client, admin, hospital):
     talk = _measure(admin, hospital, "institution_talk")
+    day_before = (local_today() - dt.timedelta(days=1)).isoformat()  # triggered today
     response = client.post(
         f"/v1/measures/{talk['id']}/complete",
-        json={"completed_on": "2026-11-01"},
+        json={"completed_on": day_before},
         headers=hospital["hr"].headers,
     )
     body = _problem(response, 422, "rule-violation")
     assert list(body["errors"]) == ["completed_on"]
     assert _measure(admin, hospital, "institution_talk")["state"] == "pending"
     # the trigger day itself is allowed
-    done = hospital["hr"].post(f"/v1/measures/{talk['id']}/complete", {"completed_on": DECIDED}, status=200)
-    assert done["completed_on"] == DECIDED
+    done = hospital["hr"].post(f"/v1/measures/{talk['id']}/complete", {"completed_on": _today()}, status=200)
+    assert done["completed_on"] == talk["triggered_on"] == _today()
 
 
 def test_the_hr_system_cannot_complete_an_agency_task(client, reviewer, admin, hospital):
@@ -214,7 +215,7 @@ def test_the_hr_system_cannot_complete_an_agency_task(client, reviewer, admin, h
         task = _measure(admin, hospital, kind)
         response = client.post(
             f"/v1/measures/{task['id']}/complete",
-            json={"completed_on": "2026-11-10"},
+            json={"completed_on": _today()},
             headers=hospital["hr"].headers,
         )
         _problem(response, 404, "not-found")
@@ -222,21 +223,22 @@ def test_the_hr_system_cannot_complete_an_agency_task(client, reviewer, admin, h
     # nor the agency the hospital's talk
     talk = _measure(admin, hospital, "institution_talk")
     response = client.post(
-        f"/v1/measures/{talk['id']}/complete", json={"completed_on": "2026-11-10"}, headers=reviewer.headers
+        f"/v1/measures/{talk['id']}/complete", json={"completed_on": _today()}, headers=reviewer.headers
     )
     _problem(response, 404, "not-found")
 
 
 def test_a_public_notice_is_published(reviewer, admin, hospital):
     notice = _measure(admin, hospital, "public_notice")
+    today = _today()
     published = reviewer.post(
         f"/v1/measures/{notice['id']}/publish",
-        {"published_on": "2026-11-12", "note": "on the agency website"},
+        {"published_on": today, "note": "on the agency website"},
         status=200,
     )
     assert (published["state"], published["published_on"], published["note"]) == (
         "published",
-        "2026-11-12",
+        today,
         "on the agency website",
     )
     assert _measure(admin, hospital, "public_notice")["state"] == "published"
@@ -248,18 +250,17 @@ def test_a_public_notice_is_published(reviewer, admin, hospital):
 def test_only_a_public_notice_can_be_published(client, reviewer, admin, hospital):
     talk = _measure(admin, hospital, "agency_talk")
     response = client.post(
-        f"/v1/measures/{talk['id']}/publish", json={"published_on": "2026-11-12"}, headers=reviewer.headers
+        f"/v1/measures/{talk['id']}/publish", json={"published_on": _today()}, headers=reviewer.headers
     )
     _problem(response, 409, "workflow-conflict")
     assert _measure(admin, hospital, "agency_talk")["state"] == "pending"
 
 
 def test_a_cancelled_task_cannot_be_completed(client, session, admin, inspector, reviewer):
-    if local_today() > dt.date(2026, 12, 11):
-        pytest.fail("the appeal window of a decision of 2026-11-20 closed on 2026-12-11")
     person, code = admin.person()
+    # decided today, so the appeal is inside the window (rule 23)
     violation = inspector.violation(
-        person, code, behaviour_code="B1-01", responsibility="main", decided_on="2026-11-20"
+        person, code, behaviour_code="B1-01", responsibility="main", decided_on=_today()
     )
     own = Api(client, make_key(session, "practitioner", practitioner_code=person))
     appeal = own.post(f"/v1/violations/{violation['id']}/appeals", {"reason": "not me"})
@@ -270,7 +271,7 @@ def test_a_cancelled_task_cannot_be_completed(client, session, admin, inspector,
     assert talk["state"] == "cancelled"
     hr = Api(client, make_key(session, "hr_system", institution_code=code))
     response = client.post(
-        f"/v1/measures/{talk['id']}/complete", json={"completed_on": "2026-11-21"}, headers=hr.headers
+        f"/v1/measures/{talk['id']}/complete", json={"completed_on": _today()}, headers=hr.headers
     )
     _problem(response, 409, "workflow-conflict")
     assert _queue(admin, institution_code=code)[0]["state"] == "cancelled"

@@ -1,7 +1,8 @@
 """Point repair through the HTTP API (policy.md §4 rules 19–22; api.md Repairs).
 
-Credits apply on the agency's approval date, which is today (the real clock), in today's score
-year; the decisions below are therefore decided earlier in the current year (2026).
+Credits apply on the agency's approval date, which is today (the real clock, Asia/Shanghai), in
+today's score year; the decisions below are therefore decided today, so they fall in that year
+whatever the date the suite runs on. Every expected date is computed from today by the rules.
 """
 
 from __future__ import annotations
@@ -12,17 +13,14 @@ import pytest
 from factories import Api, make_key
 
 from points_service.clock import local_today
+from points_service.rules.calendar import add_months
 
 PROBLEM = "application/problem+json"
-DECIDED = "2026-11-02"  # in the past, in the score year of today
 
 
-@pytest.fixture(autouse=True)
-def _today_is_late_2026():
-    today = local_today()
-    assert dt.date(2026, 11, 23) <= today <= dt.date(2026, 12, 31), (
-        f"these tests credit repairs in 2026 on the real clock; today is {today}"
-    )
+def _decided() -> str:
+    """Decisions feeding a repair are decided today: never in the future, always in today's score year."""
+    return local_today().isoformat()
 
 
 def _problem(response, status: int, slug: str | None = None) -> dict:
@@ -53,14 +51,14 @@ def _application(person: str, institution: str, activity: str = "offline_trainin
         "practitioner_code": person,
         "institution_code": institution,
         "activity": activity,
-        "completed_on": "2026-11-10",
-        "evidence_ref": "certificate 2026-0042",
+        "completed_on": local_today().isoformat(),  # not in the future (rule 19)
+        "evidence_ref": "certificate 0042",
         **over,
     }
 
 
 def _standing(api: Api, person: str) -> dict:
-    return api.get(f"/v1/practitioners/{person}/standing", query={"year": 2026})
+    return api.get(f"/v1/practitioners/{person}/standing", query={"year": local_today().year})
 
 
 def _approve(hr: Api, reviewer: Api, repair: dict) -> dict:
@@ -81,7 +79,7 @@ def case(client, session, admin, inspector):
     """A person with 4 points this year (B2-01 general), their HR system, themselves and a reviewer."""
     person, hospital = admin.person()
     inspector.violation(
-        person, hospital, behaviour_code="B2-01", responsibility="general", decided_on=DECIDED
+        person, hospital, behaviour_code="B2-01", responsibility="general", decided_on=_decided()
     )
     return {
         "person": person,
@@ -153,14 +151,16 @@ def test_the_hr_system_may_apply_on_behalf_of_its_staff(admin, case):
 
 
 def test_a_repair_with_nothing_recorded_this_year_is_refused_with_rule_21(client, session, admin, inspector):
-    person, hospital = admin.person()
-    inspector.violation(person, hospital, behaviour_code="B2-01", decided_on="2025-06-01")  # last year only
+    year = local_today().year
+    person, hospital = admin.person()  # registered since 2025-01-01
+    last_year = dt.date(year - 1, 6, 1).isoformat()
+    inspector.violation(person, hospital, behaviour_code="B2-01", decided_on=last_year)  # last year only
     response = client.post(
         "/v1/repairs", json=_application(person, hospital), headers=_self(client, session, person).headers
     )
     body = _problem(response, 422, "rule-violation")
     assert body["rule"] == "policy.md rule 21"
-    assert "no points recorded in 2026" in body["detail"]
+    assert f"no points recorded in {year}" in body["detail"]
     assert list(body["errors"]) == ["activity"]
 
 
@@ -169,7 +169,7 @@ def test_a_repair_after_six_points_repaired_this_year_is_refused_with_rule_20(
 ):
     person, hospital = admin.person()
     inspector.violation(
-        person, hospital, behaviour_code="B3-01", responsibility="important", decided_on=DECIDED
+        person, hospital, behaviour_code="B3-01", responsibility="important", decided_on=_decided()
     )
     hr, reviewer = _hr(client, session, hospital), _reviewer(client, session)
     for _ in range(3):
@@ -191,7 +191,9 @@ def test_a_repair_after_six_points_repaired_this_year_is_refused_with_rule_20(
 
 def test_a_year_with_a_single_event_of_12_cannot_be_repaired(client, session, admin, inspector):
     person, hospital = admin.person()
-    inspector.violation(person, hospital, behaviour_code="B4-01", responsibility="main", decided_on=DECIDED)
+    inspector.violation(
+        person, hospital, behaviour_code="B4-01", responsibility="main", decided_on=_decided()
+    )
     response = client.post(
         "/v1/repairs", json=_application(person, hospital), headers=_self(client, session, person).headers
     )
@@ -353,12 +355,20 @@ def test_an_application_rejected_by_the_agency_credits_nothing(admin, case):
 
 
 def test_three_repaired_points_shorten_a_running_suspension_by_one_month(client, session, admin, inspector):
+    today = local_today()
     person, hospital = admin.person()
-    inspector.violation(person, hospital, behaviour_code="B3-01", responsibility="main", decided_on=DECIDED)
+    inspector.violation(
+        person, hospital, behaviour_code="B3-01", responsibility="main", decided_on=today.isoformat()
+    )
+    end = add_months(today, 4)  # a single 9 suspends for 4 months from the decision date (rules 11, 15)
     [suspension] = _standing(admin, person)["sanctions"]
-    assert (suspension["start"], suspension["end"], suspension["months"]) == ("2026-11-02", "2027-03-02", 4)
+    assert (suspension["start"], suspension["end"], suspension["months"]) == (
+        today.isoformat(),
+        end.isoformat(),
+        4,
+    )
     before = admin.get(f"/v1/practitioners/{person}/eligibility")
-    assert (before["status"], before["until"]) == ("suspended", "2027-03-02")
+    assert (before["status"], before["until"]) == ("suspended", end.isoformat())
 
     hr, reviewer = _hr(client, session, hospital), _reviewer(client, session)
     two = _approve(hr, reviewer, hr.post("/v1/repairs", _application(person, hospital, "offline_training")))
@@ -366,21 +376,33 @@ def test_three_repaired_points_shorten_a_running_suspension_by_one_month(client,
     one = _approve(hr, reviewer, hr.post("/v1/repairs", _application(person, hospital, "online_study")))
     assert one["credit"] == {"points": 1, "months_shortened": 1, "shortened": "suspension"}
 
+    # rule 22: one month off the end, never before the approval date (today)
+    shortened_end = max(add_months(end, -1), today)
+    assert shortened_end > today  # the term is still running after the repair
     standing = _standing(admin, person)
     assert (standing["points_repaired"], standing["points_total"]) == (3, 6)
     [shortened] = standing["sanctions"]
     assert (shortened["start"], shortened["end"], shortened["shortened_by_months"]) == (
-        "2026-11-02",
-        "2027-02-02",
+        today.isoformat(),
+        shortened_end.isoformat(),
         1,
     )
     after = admin.get(f"/v1/practitioners/{person}/eligibility")
-    assert (after["eligible"], after["status"], after["until"]) == (False, "suspended", "2027-02-02")
-    assert (
-        admin.get(f"/v1/practitioners/{person}/eligibility", query={"at": "2027-02-02"})["eligible"] is True
+    assert (after["eligible"], after["status"], after["until"]) == (
+        False,
+        "suspended",
+        shortened_end.isoformat(),
     )
     assert (
-        admin.get(f"/v1/practitioners/{person}/eligibility", query={"at": "2027-02-01"})["eligible"] is False
+        admin.get(f"/v1/practitioners/{person}/eligibility", query={"at": shortened_end.isoformat()})[
+            "eligible"
+        ]
+        is True
+    )
+    last_day = shortened_end - dt.timedelta(days=1)
+    assert (
+        admin.get(f"/v1/practitioners/{person}/eligibility", query={"at": last_day.isoformat()})["eligible"]
+        is False
     )
 
 
@@ -397,7 +419,7 @@ def test_the_list_filters_by_practitioner_and_status_and_pages(client, session, 
     # someone else's application at the same hospital does not show under this person
     other = admin.practitioner()
     admin.register(other, hospital)
-    inspector.violation(other, hospital, decided_on=DECIDED)
+    inspector.violation(other, hospital, decided_on=_decided())
     case["hr"].post("/v1/repairs", _application(other, hospital, "online_study"))
 
     submitted = admin.get("/v1/repairs", query={"practitioner_code": person, "status": "submitted"})

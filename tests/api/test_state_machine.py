@@ -25,16 +25,32 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from points_service.clock import local_today
 from points_service.persistence import queries
 from points_service.persistence.models import Measure
+from points_service.rules.calendar import add_years
 from points_service.rules.standing import eligibility_on, state_to_mapping
 from points_service.services.state import derive_from_ledger
 
-# mostly recent: a decision can only be appealed within 15 working days (rule 23)
-DECISION_DAYS = ["2025-12-31", "2026-01-01", "2026-11-10", "2026-11-16", "2026-11-18", "2026-11-20"]
-REGISTRATION_STARTS = ["2025-01-01", "2026-06-01", "2027-01-01", "2029-06-01"]
-REGISTRATION_ENDS = ["2026-02-01", "2026-10-01"]
-PROBE_DAYS = [dt.date(2026, 11, 19), dt.date(2027, 6, 1)]
+TODAY = local_today()
+
+
+def _days(*offsets: int) -> list[str]:
+    # never before the scheme (2025-01-02, after the registrations start) and never in the future
+    return sorted({max(TODAY - dt.timedelta(days=o), dt.date(2025, 1, 2)).isoformat() for o in offsets})
+
+
+# mostly recent: a decision can only be appealed within 15 working days (rule 23); the New Year pair
+# puts points on both sides of a reset
+DECISION_DAYS = _days(0, 1, 3, 6, 10, 400) + [f"{TODAY.year - 1}-12-31", f"{TODAY.year}-01-01"]
+REGISTRATION_STARTS = [
+    "2025-01-01",
+    *_days(100),
+    (TODAY + dt.timedelta(days=40)).isoformat(),
+    add_years(TODAY, 3).isoformat(),
+]
+REGISTRATION_ENDS = _days(200, 20)
+PROBE_DAYS = [TODAY - dt.timedelta(days=2), TODAY + dt.timedelta(days=200)]
 ACTIVITIES = ["online_study", "offline_training", "policy_promotion", "inspection_participation"]
 EXAMPLES = int(os.environ.get("STATE_MACHINE_EXAMPLES", "6"))
 
@@ -154,7 +170,7 @@ def test_the_stored_state_always_equals_the_rules_applied_to_the_ledger(engine, 
                 "practitioner_code": self.people[person],
                 "institution_code": self.institutions[0],
                 "activity": activity,
-                "completed_on": "2026-11-01",
+                "completed_on": TODAY.isoformat(),
                 "evidence_ref": "certificate",
             }
             submitted = self.admin.post("/v1/repairs", body, status=(201, 422))

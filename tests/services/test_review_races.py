@@ -1,9 +1,11 @@
 """Reviewers pressing the button at the same moment: one review wins, the others get 409, nothing is
-credited or reversed twice (PostgreSQL, real commits; api.md Repairs and Violations)."""
+credited or reversed twice (PostgreSQL, real commits; api.md Repairs and Violations).
+
+Every decision here is made today (the real clock, Asia/Shanghai): repair credits apply today, in
+today's score year, and a decision of today is always inside its appeal window."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,8 +20,14 @@ pytestmark = pytest.mark.postgresql
 
 THREADS = 8
 PROBLEM = "application/problem+json"
-REPAIR_DECIDED = "2026-11-02"  # credits apply today, in today's score year
-APPEAL_DECIDED = "2026-11-20"  # appealable until 2026-12-11
+
+
+def _today() -> str:
+    return local_today().isoformat()
+
+
+def _standing(admin: Api, person: str) -> dict:
+    return admin.get(f"/v1/practitioners/{person}/standing", query={"year": local_today().year})
 
 
 def _sessions(app):
@@ -66,9 +74,8 @@ def _ledger_count(app, **where) -> int:
 
 
 def _institution_approved_repair(app, activity="offline_training") -> tuple[Api, str, dict]:
-    assert local_today().year == 2026 and local_today() >= dt.date(2026, 11, 23), local_today()
     admin, person, hospital, _ = _scored(
-        app, behaviour_code="B2-01", responsibility="general", decided_on=REPAIR_DECIDED
+        app, behaviour_code="B2-01", responsibility="general", decided_on=_today()
     )
     sessions = _sessions(app)
     own = Api(app.test_client(), make_key(sessions, "practitioner", practitioner_code=person))
@@ -79,7 +86,7 @@ def _institution_approved_repair(app, activity="offline_training") -> tuple[Api,
             "practitioner_code": person,
             "institution_code": hospital,
             "activity": activity,
-            "completed_on": "2026-11-10",
+            "completed_on": _today(),
             "evidence_ref": "certificate",
         },
     )
@@ -93,9 +100,8 @@ def _institution_approved_repair(app, activity="offline_training") -> tuple[Api,
 
 
 def _open_appeal(app) -> tuple[Api, str, dict, dict]:
-    assert dt.date(2026, 11, 23) <= local_today() <= dt.date(2026, 12, 11), local_today()
     admin, person, _, violation = _scored(
-        app, behaviour_code="B3-01", responsibility="main", decided_on=APPEAL_DECIDED
+        app, behaviour_code="B3-01", responsibility="main", decided_on=_today()
     )
     own = Api(app.test_client(), make_key(_sessions(app), "practitioner", practitioner_code=person))
     appeal = own.post(f"/v1/violations/{violation['id']}/appeals", {"reason": "not me"})
@@ -117,7 +123,7 @@ def test_reviewers_approving_one_repair_at_once_credit_it_exactly_once(committed
     assert (winner["status"], winner["version"]) == ("approved", application["version"] + 1)
     assert winner["credit"] == {"points": 2, "months_shortened": 0, "shortened": None}
     assert _ledger_count(committed_app, kind="repair", repair_id=application["id"]) == 1
-    standing = admin.get(f"/v1/practitioners/{person}/standing", query={"year": 2026})
+    standing = _standing(admin, person)
     assert (standing["points_recorded"], standing["points_repaired"], standing["points_total"]) == (4, 2, 2)
     assert admin.get(f"/v1/repairs/{application['id']}") == winner
 
@@ -137,7 +143,7 @@ def test_an_approval_and_a_rejection_at_once_leave_the_winner_s_outcome(committe
     assert winner["status"] in ("approved", "rejected")
     assert admin.get(f"/v1/repairs/{application['id']}")["status"] == winner["status"]
     assert _ledger_count(committed_app, kind="repair", repair_id=application["id"]) == credited
-    standing = admin.get(f"/v1/practitioners/{person}/standing", query={"year": 2026})
+    standing = _standing(admin, person)
     assert standing["points_repaired"] == 2 * credited
 
 
@@ -156,7 +162,7 @@ def test_reviewers_deciding_one_appeal_at_once_reverse_it_exactly_once(committed
     assert (winner["status"], winner["version"]) == ("revoked", appeal["version"] + 1)
     assert _ledger_count(committed_app, kind="reversal", violation_id=violation["id"]) == 1
     assert admin.get(f"/v1/violations/{violation['id']}")["state"] == "revoked"
-    standing = admin.get(f"/v1/practitioners/{person}/standing", query={"year": 2026})
+    standing = _standing(admin, person)
     assert (standing["points_total"], standing["sanctions"]) == (0, [])
 
 
@@ -175,7 +181,7 @@ def test_reviewers_amending_one_appeal_at_once_write_one_reversal_and_one_amendm
     assert _ledger_count(committed_app, kind="decision", violation_id=violation["id"]) == 2
     read = admin.get(f"/v1/violations/{violation['id']}")
     assert (read["state"], read["current_points"]) == ("amended", winner["outcome_points"])
-    standing = admin.get(f"/v1/practitioners/{person}/standing", query={"year": 2026})
+    standing = _standing(admin, person)
     assert standing["points_total"] == winner["outcome_points"]
 
 

@@ -1,0 +1,135 @@
+"""The change feed and webhook subscriptions: how HR and settlement systems learn of changes."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from ..clock import utc_now
+from ..services import events as events_svc
+from ..services import webhooks as webhooks_svc
+from .base import Blueprint, decode_cursor, encode_cursor, principal, request_id, runtime, session
+from .schemas.events import (
+    DeliveryPage,
+    DeliveryQuery,
+    EventPage,
+    EventQuery,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+)
+
+blp = Blueprint("events", __name__, url_prefix="/v1", description="The change feed and webhooks")
+
+
+@blp.route("/events")
+class Events(MethodView):
+    @blp.requires("events:read")
+    @blp.arguments(EventQuery, location="query")
+    @blp.response(200, EventPage)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args):
+        """Changes after the cursor, in order, as CloudEvents; an HR system sees its staff only"""
+        after = decode_cursor(args["after"]) if args["after"] else 0
+        events, last = events_svc.read_feed(
+            session(),
+            principal(),
+            after=after if isinstance(after, int) else 0,
+            limit=args["limit"],
+            types=args["type"],
+        )
+        return {"items": [events_svc.cloud_event(e) for e in events], "next_cursor": encode_cursor(last)}
+
+
+def _webhook(subscription) -> dict:
+    return {
+        "id": subscription.id,
+        "url": subscription.url,
+        "event_types": subscription.event_types,
+        "created_at": subscription.created_at,
+    }
+
+
+@blp.route("/webhooks")
+class Webhooks(MethodView):
+    @blp.requires("webhooks:manage", write=True)
+    @blp.arguments(WebhookCreate)
+    @blp.response(201, WebhookCreated, headers={"Location": {"schema": {"type": "string"}}})
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data):
+        """Subscribe a URL to event types; the signing secret is returned this once"""
+        rt = runtime()
+        subscription, secret = webhooks_svc.create_subscription(
+            session(),
+            principal(),
+            webhooks_svc.CreateSubscription(url=data["url"], event_types=tuple(data["event_types"])),
+            keys=rt.pii,
+            allow_private=rt.settings.webhook_allow_private,
+            now=utc_now(),
+            request_id=request_id(),
+        )
+        return (
+            {**_webhook(subscription), "secret": secret},
+            201,
+            {"Location": f"/v1/webhooks/{subscription.id}"},
+        )
+
+    @blp.requires("webhooks:manage")
+    @blp.response(200, WebhookList)
+    def get(self):
+        """The caller's subscriptions"""
+        return {"items": [_webhook(s) for s in webhooks_svc.list_subscriptions(session(), principal())]}
+
+
+@blp.route("/webhooks/<int:webhook_id>")
+class WebhookById(MethodView):
+    @blp.requires("webhooks:manage", write=True)
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, webhook_id):
+        """Stop deliveries to this subscription (its delivery log is kept)"""
+        webhooks_svc.delete_subscription(
+            session(), principal(), webhook_id, now=utc_now(), request_id=request_id()
+        )
+
+
+@blp.route("/webhooks/<int:webhook_id>/deliveries")
+class Deliveries(MethodView):
+    @blp.requires("webhooks:manage")
+    @blp.arguments(DeliveryQuery, location="query")
+    @blp.response(200, DeliveryPage)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args, webhook_id):
+        """Every delivery to the subscription with each attempt: time, status code, error"""
+        after = decode_cursor(args["cursor"])
+        items, last = webhooks_svc.deliveries_of(
+            session(),
+            principal(),
+            webhook_id,
+            after=after if isinstance(after, int) else None,
+            limit=args["limit"],
+        )
+        return {
+            "items": [
+                {
+                    "id": d.id,
+                    "webhook_id": e.event_id,
+                    "event_type": e.type,
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "next_attempt_at": d.next_attempt_at if d.status == "pending" else None,
+                    "delivered_at": d.delivered_at,
+                    "attempt_log": [
+                        {
+                            "attempted_at": a.attempted_at,
+                            "status_code": a.status_code,
+                            "error": a.error,
+                            "duration_ms": a.duration_ms,
+                        }
+                        for a in attempts
+                    ],
+                }
+                for d, e, attempts in items
+            ],
+            "next_cursor": encode_cursor(last) if last else None,
+        }

@@ -1,0 +1,91 @@
+"""The change feed and webhook subscriptions (issue 4)."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from ...services.events import EVENT_TYPES
+from ..base import BaseSchema
+
+
+class CloudEvent(BaseSchema):
+    specversion = fields.String(required=True)
+    id = fields.String(
+        required=True, metadata={"description": "stable: the webhook-id receivers de-duplicate on"}
+    )
+    source = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    subject = fields.String(allow_none=True)
+    time = fields.String(required=True)
+    datacontenttype = fields.String(required=True)
+    sequence = fields.Integer(required=True, metadata={"description": "the feed position"})
+    data = fields.Dict(required=True)
+
+
+class EventQuery(BaseSchema):
+    after = fields.String(load_default=None, metadata={"description": "the next_cursor of the previous page"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    type = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)), load_default=None)
+
+
+class EventPage(BaseSchema):
+    items = fields.List(fields.Nested(CloudEvent), required=True)
+    next_cursor = fields.String(
+        required=True, metadata={"description": "ask again with ?after= this; never null"}
+    )
+
+
+class WebhookCreate(BaseSchema):
+    url = fields.String(
+        required=True,
+        validate=validate.Length(min=8, max=2000),
+        metadata={"description": "https, on a public address"},
+    )
+    event_types = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_TYPES)), required=True, validate=validate.Length(min=1)
+    )
+
+
+class WebhookRead(BaseSchema):
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    event_types = fields.List(fields.String(), required=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class WebhookCreated(WebhookRead):
+    secret = fields.String(
+        required=True, metadata={"description": "the signing secret (whsec_…), shown once"}
+    )
+
+
+class WebhookList(BaseSchema):
+    items = fields.List(fields.Nested(WebhookRead), required=True)
+
+
+class AttemptRead(BaseSchema):
+    attempted_at = fields.AwareDateTime(required=True)
+    status_code = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    duration_ms = fields.Integer(required=True)
+
+
+class DeliveryRead(BaseSchema):
+    id = fields.Integer(required=True)
+    webhook_id = fields.String(required=True, metadata={"description": "the event id sent as webhook-id"})
+    event_type = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["pending", "delivered", "failed"]))
+    attempts = fields.Integer(required=True)
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    delivered_at = fields.AwareDateTime(allow_none=True)
+    attempt_log = fields.List(fields.Nested(AttemptRead), required=True)
+
+
+class DeliveryQuery(BaseSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None)
+
+
+class DeliveryPage(BaseSchema):
+    items = fields.List(fields.Nested(DeliveryRead), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)

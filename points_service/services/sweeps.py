@@ -1,0 +1,176 @@
+"""Scheduled duties: each an idempotent catch-up sweep of "everything due up to today".
+
+Late, missed, doubled or manual runs all end in the same state: every announcement carries a
+dedupe key or moves a marker in the same transaction, so a rerun finds nothing left to do.
+`run_job` is the one wrapper: one transaction, an advisory lock on PostgreSQL, a job_run row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..persistence import queries
+from ..persistence.engine import transaction, try_advisory_xact_lock
+from ..persistence.models import Appeal, JobRun, Practitioner, PractitionerState, Violation
+from ..persistence.pii import PiiKeys
+from ..rules import standing as rules
+from ..rules.appeals import appeal_window
+from ..rules.calendar import local_date
+from ..settings import Settings
+from . import events, webhooks
+from .state import announce, derive_from_ledger, recompute_state
+from .violations import live_decision_entry
+
+log = logging.getLogger("points_service.sweeps")
+APPEAL_LOOKBACK = dt.timedelta(days=60)  # 15 working days never span more than this
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    settings: Settings
+    pii: PiiKeys
+    today: dt.date
+    now: dt.datetime
+
+
+def announce_transitions(session: Session, ctx: SweepContext) -> dict[str, int]:
+    """Status changes that time alone brings (a queued suspension starts, one ends, a bar expires)."""
+    due = session.scalars(
+        select(PractitionerState.practitioner_id)
+        .where(PractitionerState.next_transition_on <= ctx.today)
+        .order_by(PractitionerState.practitioner_id)
+    ).all()
+    announced = bars = 0
+    for practitioner_id in due:
+        practitioner = session.get(Practitioner, practitioner_id)
+        assert practitioner is not None
+        queries.lock_practitioner(session, practitioner.code)  # a write for the person waits, or we do
+        snapshot = session.get(PractitionerState, practitioner_id, populate_existing=True)
+        assert snapshot is not None
+        state = rules.state_from_mapping(snapshot.state)
+        for termination in state.terminations:
+            if termination.barred_until <= ctx.today:
+                bars += events.emit(
+                    session,
+                    "eligibility.bar_expired",
+                    data={
+                        "practitioner_code": practitioner.code,
+                        "barred_until": termination.barred_until.isoformat(),
+                        "violation_id": termination.violation_id,
+                    },
+                    now=ctx.now,
+                    practitioner_id=practitioner.id,
+                    practitioner_code=practitioner.code,
+                    dedupe_key=f"eligibility.bar_expired:{practitioner.code}:{termination.barred_until}",
+                )
+        announced += announce(
+            session, practitioner, snapshot, state, today=ctx.today, now=ctx.now, sweep=True
+        )
+    session.flush()
+    return {"due": len(due), "announced": announced, "bars_expired": bars}
+
+
+def roll_over_year(session: Session, ctx: SweepContext) -> dict[str, int]:
+    """1 January: tell clients the points reset. Nothing is deleted or rewritten: totals are kept
+    per score year, so the new year's standing is already zero (policy.md rule 9)."""
+    written = events.emit(
+        session,
+        "year.rolled_over",
+        data={"year": ctx.today.year, "previous_year": ctx.today.year - 1},
+        now=ctx.now,
+        dedupe_key=f"year.rolled_over:{ctx.today.year}",
+    )
+    return {"announced": int(written)}
+
+
+def close_appeal_windows(session: Session, ctx: SweepContext) -> dict[str, int]:
+    """Say when a decision's appeal window has closed without an appeal (policy.md rule 23)."""
+    candidates = session.scalars(
+        select(Violation)
+        .where(
+            Violation.decided_on >= ctx.today - APPEAL_LOOKBACK,
+            ~select(Appeal.id).where(Appeal.violation_id == Violation.id).exists(),
+        )
+        .order_by(Violation.id)
+    ).all()
+    closed = 0
+    for violation in candidates:
+        policy = ctx.settings.policies.get(violation.profile_id)
+        window = appeal_window(violation.decided_on, policy.appeal_window_working_days, ctx.settings.calendar)
+        if window.deadline >= ctx.today or live_decision_entry(session, violation) is None:
+            continue
+        code = session.scalar(select(Practitioner.code).where(Practitioner.id == violation.practitioner_id))
+        closed += events.emit(
+            session,
+            "appeal.window_closed",
+            data={
+                "violation_id": violation.id,
+                "practitioner_code": code,
+                "deadline": window.deadline.isoformat(),
+                "deadline_estimated": window.estimated,
+            },
+            now=ctx.now,
+            practitioner_id=violation.practitioner_id,
+            practitioner_code=code,
+            institution_id=violation.institution_id,
+            dedupe_key=f"appeal.window_closed:{violation.id}",
+        )
+    return {"checked": len(candidates), "closed": closed}
+
+
+def dispatch_webhooks(session: Session, ctx: SweepContext) -> dict[str, int]:
+    """Fan new events out to subscriptions and send what is due (retries included)."""
+    created = webhooks.fan_out(session, now=ctx.now)
+    return {"fanned_out": created, **webhooks.deliver_due(session, keys=ctx.pii, now=ctx.now)}
+
+
+def reconcile(session: Session, ctx: SweepContext) -> dict[str, int]:
+    """Recompute every snapshot from the ledger; a mismatch is logged and repaired (never expected)."""
+    mismatched = 0
+    for practitioner in session.scalars(select(Practitioner).order_by(Practitioner.id)):
+        snapshot = session.get(PractitionerState, practitioner.id)
+        derived = derive_from_ledger(session, practitioner, policies=ctx.settings.policies)
+        if snapshot is None or snapshot.state != rules.state_to_mapping(derived):
+            mismatched += 1
+            log.error("snapshot of %s differed from its ledger; rewritten", practitioner.code)
+            recompute_state(session, practitioner, policies=ctx.settings.policies, now=ctx.now)
+    return {"mismatched": mismatched}
+
+
+JOBS: dict[str, Callable[[Session, SweepContext], dict[str, Any]]] = {
+    "announce-transitions": announce_transitions,
+    "roll-over-year": roll_over_year,
+    "close-appeal-windows": close_appeal_windows,
+    "dispatch-webhooks": dispatch_webhooks,
+    "reconcile": reconcile,
+}
+
+
+def run_job(
+    sessions: sessionmaker[Session],
+    name: str,
+    *,
+    settings: Settings,
+    pii: PiiKeys,
+    now: dt.datetime,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """Run one sweep in one transaction; on PostgreSQL a second runner of the same job skips."""
+    sweep = JOBS[name]
+    ctx = SweepContext(settings=settings, pii=pii, today=today or local_date(now), now=now)
+    with transaction(sessions, write=True) as session:
+        if not try_advisory_xact_lock(session, f"points_service:job:{name}"):
+            log.info("job %s is running elsewhere; skipped", name)
+            return {"skipped": True}
+        result = sweep(session, ctx)
+        session.add(
+            JobRun(job=name, today=ctx.today, started_at=now, finished_at=now, outcome="ok", detail=result)
+        )
+    return result
