@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from alembic import context
 from sqlalchemy import Connection, Engine, text
 
@@ -20,6 +23,20 @@ def _url() -> str:
     from points_service.settings import Settings
 
     return Settings.from_env().database_url
+
+
+def _take_migration_lock(connection: Connection) -> None:
+    """Wait a bounded time for another migration to finish, then refuse to run alongside it."""
+    default = os.environ.get("POINTS_MIGRATION_LOCK_WAIT", "120")
+    wait = float(config.attributes.get("lock_wait_seconds", default))
+    deadline = time.monotonic() + wait
+    while not connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK}).scalar():
+        if time.monotonic() >= deadline:
+            raise RuntimeError(
+                f"another migration holds the migration lock (advisory lock {MIGRATION_LOCK}); "
+                f"refusing to run concurrently after waiting {wait:.0f} s"
+            )
+        time.sleep(0.2)
 
 
 def _configure(connection: Connection) -> None:
@@ -44,7 +61,7 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # two deploys must not migrate at once; DDL must not wait forever behind traffic
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            _take_migration_lock(connection)
             connection.execute(text("SET lock_timeout = '10s'"))
             connection.execute(text("SET statement_timeout = '10min'"))
             connection.commit()

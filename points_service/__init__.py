@@ -12,12 +12,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """Build the app: engine, sessionmaker, Api, blueprints, error handlers. No work at import."""
     from .api import init_api
     from .api.base import Runtime
+    from .api.security import init_security
     from .persistence.engine import make_engine, make_sessionmaker
     from .persistence.pii import PiiKeys
 
     settings = settings or Settings.from_env()
     app = Flask("points_service")
-    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     engine = engine or make_engine(settings.database_url)
     app.extensions["points_service"] = Runtime(
@@ -26,4 +26,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         pii=PiiKeys.from_settings(settings.encryption_keys, settings.index_key),
     )
     app.extensions["points_service.api"] = init_api(app)
+    app.extensions["points_service.limiter"] = init_security(app, settings)
     return app

@@ -138,6 +138,109 @@ def keys_create(role, institution_code, practitioner_code, name, expires_in_days
     click.echo(secret)
 
 
+@keys.command("list")
+def keys_list() -> None:
+    """List keys: prefix, role, scope, name, created, last used, expiry, revocation (never the key)."""
+    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .services.keys import list_keys
+
+    with transaction(make_sessionmaker(make_engine(_settings().database_url)), write=False) as session:
+        rows = list_keys(session)
+    click.echo(
+        f"{'id':>4}  {'prefix':<14} {'role':<12} {'scope':<20} {'last used':<20} {'expires':<20} state  name"
+    )
+    for key, institution, practitioner in rows:
+        state = "revoked" if key.revoked_at else "active"
+        click.echo(
+            f"{key.id:>4}  {key.prefix:<14} {key.role:<12} {(institution or practitioner or '-'):<20} "
+            f"{_when(key.last_used_at):<20} {_when(key.expires_at):<20} {state:<6} {key.name}"
+        )
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
+@keys.command("revoke")
+@click.argument("key_ref")
+def keys_revoke(key_ref: str) -> None:
+    """Revoke a key by id or prefix; it gets 401 from the next request on."""
+    from .clock import utc_now
+    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .services.errors import PointsServiceError
+    from .services.keys import revoke_key
+
+    try:
+        with transaction(make_sessionmaker(make_engine(_settings().database_url)), write=True) as session:
+            key = revoke_key(session, key_ref, now=utc_now())
+    except PointsServiceError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"revoked {key.prefix} (id {key.id})")
+
+
+@keys.command("rotate")
+@click.argument("key_ref")
+@click.option(
+    "--grace-days",
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    help="how long the old key keeps working",
+)
+def keys_rotate(key_ref: str, grace_days: int) -> None:
+    """Issue a new key with the same role and scope; the old one expires after the grace period."""
+    from .clock import utc_now
+    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .services.errors import PointsServiceError
+    from .services.keys import rotate_key
+
+    try:
+        with transaction(make_sessionmaker(make_engine(_settings().database_url)), write=True) as session:
+            key, secret = rotate_key(session, key_ref, grace=dt.timedelta(days=grace_days), now=utc_now())
+    except PointsServiceError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(
+        f"new key {key.prefix}… (id {key.id}); the old one expires in {grace_days} days; shown only now:",
+        err=True,
+    )
+    click.echo(secret)
+
+
+# -- personal data --------------------------------------------------------------------------------
+
+
+@main.group()
+def pii() -> None:
+    """Encryption keys for national ID numbers (and webhook secrets)."""
+
+
+@pii.command("generate-key")
+def pii_generate_key() -> None:
+    """Print a new random 32-byte key (base64) for POINTS_ENCRYPTION_KEYS or POINTS_INDEX_KEY."""
+    from .persistence.pii import generate_key
+
+    click.echo(generate_key())
+
+
+@pii.command("rotate")
+@click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True)
+def pii_rotate(batch: int) -> None:
+    """Re-encrypt every stored secret under the active (first) key of POINTS_ENCRYPTION_KEYS.
+
+    Rotation: put the new key first and keep the old one after it, run this, then drop the old
+    key. Safe to interrupt and re-run: rows already under the active key are skipped.
+    """
+    from .services.pii_rotation import rotate_encryption
+
+    settings = _settings()
+    sessions, keys = _runtime(settings)
+    counts = rotate_encryption(sessions, keys, batch=batch)
+    click.echo(
+        f"re-encrypted {counts['practitioners']} national IDs and {counts['webhooks']} webhook secrets "
+        f"under key {keys.active_key_id}"
+    )
+
+
 # -- serving --------------------------------------------------------------------------------------
 
 

@@ -59,6 +59,10 @@ class Settings:
     holidays_file: Path | None = None
     # webhook URLs must be public https unless this is set (tests and local receivers only)
     webhook_allow_private: bool = False
+    # per API key, flask-limiter notation; empty disables (contract fuzzing)
+    rate_limit: str = "200 per second"
+    redis_url: str | None = None
+    max_body_bytes: int = 1024 * 1024
     policies: PolicySet = field(default_factory=load_policy_set, compare=False, repr=False)
     calendar: WorkdayCalendar = field(default_factory=load_workday_calendar, compare=False, repr=False)
 
@@ -74,6 +78,9 @@ class Settings:
         log_level = env.str("LOG_LEVEL", "INFO")
         holidays_file = env.path("HOLIDAYS_FILE", None)
         webhook_allow_private = env.bool("WEBHOOK_ALLOW_PRIVATE", False)
+        rate_limit = env.str("RATE_LIMIT", "200 per second")
+        redis_url = env.str("REDIS_URL", None)
+        max_body_bytes = env.int("MAX_BODY_BYTES", 1024 * 1024)
         try:
             env.seal()
         except ValidationError as exc:
@@ -88,6 +95,9 @@ class Settings:
             log_level=log_level,
             holidays_file=holidays_file,
             webhook_allow_private=webhook_allow_private,
+            rate_limit=rate_limit,
+            redis_url=redis_url,
+            max_body_bytes=max_body_bytes,
             policies=load_policy_set(default_profile, profiles_dir),
             calendar=load_workday_calendar(holidays_file),
         )

@@ -60,7 +60,7 @@ SPEC_OPTIONS = {
 
 
 def init_api(app: Flask) -> Api:
-    from . import events, lifecycle, policy, registry, standing, violations
+    from . import audit, events, lifecycle, policy, registry, standing, violations
 
     for key, value in SPEC_OPTIONS.items():
         app.config.setdefault(key, value)
@@ -71,6 +71,7 @@ def init_api(app: Flask) -> Api:
         standing.blp,
         lifecycle.blp,
         events.blp,
+        audit.blp,
         policy.blp,
         policy.health,
     ):

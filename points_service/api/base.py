@@ -22,7 +22,7 @@ from ..persistence.engine import transaction
 from ..persistence.pii import PiiKeys
 from ..services.access import PERMISSIONS, Principal, require
 from ..services.errors import NotAuthenticated, RuleViolation
-from ..services.keys import authenticate
+from ..services.keys import LAST_USED_RESOLUTION, authenticate, touch
 from ..settings import Settings
 
 
@@ -91,11 +91,21 @@ class Blueprint(SmorestBlueprint):
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 secret = _bearer_key()
+                now = utc_now()
                 with transaction(runtime().sessions, write=write) as db:
                     g.session = db
-                    g.principal = authenticate(db, secret, now=utc_now())
+                    g.principal = authenticate(db, secret, now=now)
+                    stale = (
+                        g.principal.last_used_at is None
+                        or now - g.principal.last_used_at >= LAST_USED_RESOLUTION
+                    )
                     require(g.principal, permission)
-                    return func(*args, **kwargs)
+                    response = func(*args, **kwargs)
+                if stale:
+                    # its own tiny transaction, so a read stays a read (SQLite would not upgrade it)
+                    with transaction(runtime().sessions, write=True) as db:
+                        touch(db, g.principal.key_id, now=now)
+                return response
 
             return wrapper
 

@@ -87,6 +87,7 @@ HTTP_SLUGS = {
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     413: ("payload-too-large", "Payload too large"),
+    429: ("rate-limited", "Too many requests"),
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation-error", "Invalid request"),
 }
@@ -128,8 +129,18 @@ def register_error_handlers(app: Flask) -> None:
             409, "Conflict", "the request conflicts with a concurrent or existing record", slug="conflict"
         )
 
-    @app.errorhandler(OperationalError)
-    def _unavailable(error: DBAPIError) -> Response:
+    @app.errorhandler(DBAPIError)
+    def _database(error: DBAPIError) -> Response:
+        # a lost connection (the database restarted, a backend was terminated) is "unavailable",
+        # and the transaction was rolled back, so nothing was written; anything else is a bug
+        if not (isinstance(error, OperationalError) or error.connection_invalidated):
+            log.exception("database error")
+            return problem(
+                500,
+                "Internal server error",
+                "an unexpected error occurred; nothing was written",
+                slug="internal-error",
+            )
         log.error("database unavailable: %s", error.orig.__class__.__name__)
         return problem(
             503,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 
 from .errors import Forbidden
 
@@ -29,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "measures:complete": frozenset({"admin", "reviewer", "hr_system"}),
     "events:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
     "webhooks:manage": frozenset({"admin", "reviewer", "hr_system"}),
+    "audit:read": frozenset({"admin", "reviewer"}),
 }
 
 NATIONAL_ROLES = frozenset({"admin", "inspector", "reviewer"})
@@ -43,6 +45,7 @@ class Principal:
     institution_code: str | None = None
     practitioner_id: int | None = None
     practitioner_code: str | None = None
+    last_used_at: dt.datetime | None = field(default=None, compare=False)
 
     @property
     def actor(self) -> str:

@@ -108,6 +108,7 @@ def authenticate(session: Session, secret: str, *, now: dt.datetime) -> Principa
         institution_code=institution_code,
         practitioner_id=key.practitioner_id,
         practitioner_code=practitioner_code,
+        last_used_at=key.last_used_at,
     )
 
 
@@ -116,3 +117,87 @@ def has_admin_key(session: Session) -> bool:
         session.scalar(select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).limit(1))
         is not None
     )
+
+
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def touch(session: Session, key_id: int, *, now: dt.datetime) -> None:
+    """Record that a key was used, at most once a minute (a write per request would be waste)."""
+    key = session.get(ApiKey, key_id)
+    if key is not None and (key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION):
+        key.last_used_at = now
+
+
+def find_key(session: Session, ref: str) -> ApiKey:
+    """A key by its id or its visible prefix (`pts_abcd1234`)."""
+    query = (
+        select(ApiKey).where(ApiKey.id == int(ref))
+        if ref.isdigit()
+        else select(ApiKey).where(ApiKey.prefix == ref)
+    )
+    key = session.scalars(query).one_or_none()
+    if key is None:
+        raise RuleViolation(f"no API key {ref}", rule="api.md Auth", field="key")
+    return key
+
+
+def list_keys(session: Session) -> list[tuple[ApiKey, str | None, str | None]]:
+    rows = session.execute(
+        select(ApiKey, Institution.code, Practitioner.code)
+        .outerjoin(Institution, Institution.id == ApiKey.institution_id)
+        .outerjoin(Practitioner, Practitioner.id == ApiKey.practitioner_id)
+        .order_by(ApiKey.id)
+    ).all()
+    return [(k, i, p) for k, i, p in rows]
+
+
+def revoke_key(session: Session, ref: str, *, now: dt.datetime) -> ApiKey:
+    key = find_key(session, ref)
+    if key.revoked_at is None:
+        key.revoked_at = now
+        record_audit(
+            session,
+            None,
+            action="api_key.revoked",
+            object_type="api_key",
+            object_id=key.id,
+            detail={"prefix": key.prefix},
+            now=now,
+        )
+    return key
+
+
+def rotate_key(session: Session, ref: str, *, grace: dt.timedelta, now: dt.datetime) -> tuple[ApiKey, str]:
+    """A new key with the same role and scope; the old one keeps working for `grace`, then expires."""
+    old = find_key(session, ref)
+    if old.revoked_at is not None:
+        raise RuleViolation(
+            "a revoked key cannot be rotated; create a new one", rule="api.md Auth", field="key"
+        )
+    institution = session.get(Institution, old.institution_id) if old.institution_id else None
+    practitioner = session.get(Practitioner, old.practitioner_id) if old.practitioner_id else None
+    new, secret = create_key(
+        session,
+        CreateKey(
+            role=old.role,
+            name=old.name,
+            institution_code=institution.code if institution else None,
+            practitioner_code=practitioner.code if practitioner else None,
+            expires_at=old.expires_at,
+        ),
+        now=now,
+    )
+    ends = now + grace
+    if old.expires_at is None or old.expires_at > ends:
+        old.expires_at = ends
+    record_audit(
+        session,
+        None,
+        action="api_key.rotated",
+        object_type="api_key",
+        object_id=old.id,
+        detail={"prefix": old.prefix, "replaced_by": new.prefix, "expires_at": ends.isoformat()},
+        now=now,
+    )
+    return new, secret
