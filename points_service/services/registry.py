@@ -252,35 +252,23 @@ def register(
     )
     session.add(registration)
     session.flush()
-    events.emit(
-        session,
-        "registration.created",
-        data={
-            "practitioner_code": practitioner.code,
-            "institution_code": institution.code,
-            "registration_id": registration.id,
-            "start_date": cmd.start_date.isoformat(),
-        },
-        now=now,
-        practitioner_id=practitioner.id,
-        practitioner_code=practitioner.code,
-        institution_id=institution.id,
-    )
-    recompute_state(session, practitioner, policies=policies, now=now)
-    record_audit(
+    detail = {
+        "practitioner_code": practitioner.code,
+        "institution_code": institution.code,
+        "registration_id": registration.id,
+        "start_date": cmd.start_date.isoformat(),
+    }
+    _registration_changed(
         session,
         principal,
-        action="registration.created",
-        object_type="registration",
-        object_id=registration.id,
-        detail={
-            "practitioner_code": practitioner.code,
-            "institution_code": institution.code,
-            "start_date": cmd.start_date.isoformat(),
-        },
+        "registration.created",
+        practitioner,
+        institution,
+        detail,
         now=now,
         request_id=request_id,
     )
+    recompute_state(session, practitioner, policies=policies, now=now)
     return Created((registration, institution.code), created=True)
 
 
@@ -319,38 +307,58 @@ def end_registration(
     registration.ended_at = now
     registration.ended_by = principal.actor
     session.flush()
+    detail = {
+        "practitioner_code": practitioner.code,
+        "institution_code": institution.code,
+        "registration_id": registration.id,
+        "end_date": cmd.end_date.isoformat(),
+        "reason": cmd.reason,
+    }
+    _registration_changed(
+        session,
+        principal,
+        "registration.ended",
+        practitioner,
+        institution,
+        detail,
+        now=now,
+        request_id=request_id,
+    )
+    recompute_state(session, practitioner, policies=policies, now=now)
+    return registration, institution.code
+
+
+def _registration_changed(
+    session: Session,
+    principal: Principal,
+    kind: str,
+    practitioner: Practitioner,
+    institution: Institution,
+    detail: dict,
+    *,
+    now: dt.datetime,
+    request_id: str | None,
+) -> None:
+    """The feed event and the audit row of a registration change, with the same facts."""
     events.emit(
         session,
-        "registration.ended",
-        data={
-            "practitioner_code": practitioner.code,
-            "institution_code": institution.code,
-            "registration_id": registration.id,
-            "end_date": cmd.end_date.isoformat(),
-            "reason": cmd.reason,
-        },
+        kind,
+        data=detail,
         now=now,
         practitioner_id=practitioner.id,
         practitioner_code=practitioner.code,
         institution_id=institution.id,
     )
-    recompute_state(session, practitioner, policies=policies, now=now)
     record_audit(
         session,
         principal,
-        action="registration.ended",
+        action=kind,
         object_type="registration",
-        object_id=registration.id,
-        detail={
-            "practitioner_code": practitioner.code,
-            "institution_code": institution.code,
-            "end_date": cmd.end_date.isoformat(),
-            "reason": cmd.reason,
-        },
+        object_id=detail["registration_id"],
+        detail=detail,
         now=now,
         request_id=request_id,
     )
-    return registration, institution.code
 
 
 def _require_own_institution(principal: Principal, institution_code: str) -> None:
