@@ -20,10 +20,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = Flask("points_service")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     engine = engine or make_engine(settings.database_url)
+    read_engine = make_engine(settings.database_read_url) if settings.database_read_url else None
     app.extensions["points_service"] = Runtime(
         settings=settings,
         sessions=make_sessionmaker(engine),
         pii=PiiKeys.from_settings(settings.encryption_keys, settings.index_key),
+        read_sessions=make_sessionmaker(read_engine) if read_engine is not None else None,
     )
     app.extensions["points_service.api"] = init_api(app)
     app.extensions["points_service.limiter"] = init_security(app, settings)

@@ -63,6 +63,8 @@ class Settings:
     rate_limit: str = "200 per second"
     redis_url: str | None = None
     max_body_bytes: int = 1024 * 1024
+    # the framework-floor endpoints of `make bench`; never in production
+    bench_endpoints: bool = False
     policies: PolicySet = field(default_factory=load_policy_set, compare=False, repr=False)
     calendar: WorkdayCalendar = field(default_factory=load_workday_calendar, compare=False, repr=False)
 
@@ -81,6 +83,7 @@ class Settings:
         rate_limit = env.str("RATE_LIMIT", "200 per second")
         redis_url = env.str("REDIS_URL", None)
         max_body_bytes = env.int("MAX_BODY_BYTES", 1024 * 1024)
+        bench_endpoints = env.bool("BENCH_ENDPOINTS", False)
         try:
             env.seal()
         except ValidationError as exc:
@@ -98,6 +101,7 @@ class Settings:
             rate_limit=rate_limit,
             redis_url=redis_url,
             max_body_bytes=max_body_bytes,
+            bench_endpoints=bench_endpoints,
             policies=load_policy_set(default_profile, profiles_dir),
             calendar=load_workday_calendar(holidays_file),
         )

@@ -76,5 +76,9 @@ def init_api(app: Flask) -> Api:
         policy.health,
     ):
         api.register_blueprint(blp)
+    if app.extensions["points_service"].settings.bench_endpoints:
+        from . import bench
+
+        api.register_blueprint(bench.blp)
     register_error_handlers(app)
     return api

@@ -40,6 +40,8 @@ class Runtime:
     settings: Settings
     sessions: sessionmaker[Session]
     pii: PiiKeys
+    # a streaming replica for the hot reads (eligibility, standing, roster); None: the primary
+    read_sessions: sessionmaker[Session] | None = None
 
 
 def runtime() -> Runtime:
@@ -75,11 +77,12 @@ class Blueprint(SmorestBlueprint):
     # webargs excludes unknown query args by default, overriding the schema; let BaseSchema decide
     ARGUMENTS_PARSER = FlaskParser(unknown=None)
 
-    def requires(self, permission: str, *, write: bool = False) -> Callable:
+    def requires(self, permission: str, *, write: bool = False, replica: bool = False) -> Callable:
         """Authenticate, check the role, and run the view in one transaction committed at the edge.
 
         Placed outermost, so a missing key is 401 before the body is even parsed, and the response
-        is built (and stored for Idempotency-Key replays) before the commit.
+        is built (and stored for Idempotency-Key replays) before the commit. `replica` marks a
+        read that may be served by POINTS_DATABASE_READ_URL.
         """
         roles = ", ".join(sorted(PERMISSIONS[permission]))
 
@@ -92,7 +95,9 @@ class Blueprint(SmorestBlueprint):
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 secret = _bearer_key()
                 now = utc_now()
-                with transaction(runtime().sessions, write=write) as db:
+                rt = runtime()
+                sessions = rt.read_sessions if replica and not write and rt.read_sessions else rt.sessions
+                with transaction(sessions, write=write) as db:
                     g.session = db
                     g.principal = authenticate(db, secret, now=now)
                     stale = (
@@ -102,8 +107,9 @@ class Blueprint(SmorestBlueprint):
                     require(g.principal, permission)
                     response = func(*args, **kwargs)
                 if stale:
-                    # its own tiny transaction, so a read stays a read (SQLite would not upgrade it)
-                    with transaction(runtime().sessions, write=True) as db:
+                    # its own tiny transaction on the primary, so a read stays a read (SQLite would
+                    # not upgrade it, and a replica cannot write)
+                    with transaction(rt.sessions, write=True) as db:
                         touch(db, g.principal.key_id, now=now)
                 return response
 

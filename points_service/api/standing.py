@@ -31,7 +31,7 @@ blp = Blueprint(
 
 @blp.route("/practitioners/<code>/standing")
 class Standing(MethodView):
-    @blp.requires("practitioners:read")
+    @blp.requires("practitioners:read", replica=True)
     @blp.arguments(StandingQuery, location="query")
     @blp.response(200, StandingRead)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -48,7 +48,7 @@ class Standing(MethodView):
 
 @blp.route("/practitioners/<code>/eligibility")
 class Eligibility(MethodView):
-    @blp.requires("practitioners:read")
+    @blp.requires("practitioners:read", replica=True)
     @blp.arguments(EligibilityQuery, location="query")
     @blp.response(200, EligibilityRead)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -66,7 +66,7 @@ class Eligibility(MethodView):
 
 @blp.route("/eligibility/batch")
 class EligibilityBatchView(MethodView):
-    @blp.requires("eligibility:batch")
+    @blp.requires("eligibility:batch", replica=True)
     @blp.arguments(EligibilityBatch)
     @blp.response(200, EligibilityBatchRead)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -84,7 +84,7 @@ class EligibilityBatchView(MethodView):
 
 @blp.route("/institutions/<code>/eligibility")
 class Roster(MethodView):
-    @blp.requires("roster:read")
+    @blp.requires("roster:read", replica=True)
     @blp.arguments(RosterQuery, location="query")
     @blp.response(200, RosterPage)
     @blp.alt_response(404, response="NOT_FOUND")
