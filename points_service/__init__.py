@@ -12,6 +12,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """Build the app: engine, sessionmaker, Api, blueprints, error handlers. No work at import."""
     from .api import init_api
     from .api.base import Runtime
+    from .api.observability import init_observability
     from .api.security import init_security
     from .persistence.engine import make_engine, make_sessionmaker
     from .persistence.pii import PiiKeys
@@ -29,4 +30,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.extensions["points_service.api"] = init_api(app)
     app.extensions["points_service.limiter"] = init_security(app, settings)
+    init_observability(app)
     return app

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -259,6 +260,16 @@ def _ensure_admin_key(settings: Settings) -> None:
     click.echo(f"  POINTS_ADMIN_KEY={secret}\n", err=True)
 
 
+def _metrics_dir() -> None:
+    """gunicorn workers share metrics through files; start each server with an empty folder."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="points-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    for leftover in Path(path).glob("*.db"):
+        leftover.unlink()
+
+
 def _gunicorn_argv(bind: str, *extra: str) -> list[str]:
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
     return [
@@ -294,6 +305,7 @@ def run(host: str, port: int) -> None:
         f"serving on http://{host}:{port} (database {make_url(settings.database_url).render_as_string()})",
         err=True,
     )
+    _metrics_dir()
     processes = [
         subprocess.Popen(
             _gunicorn_argv(f"{host}:{port}", "--workers", os.environ.get("POINTS_WEB_WORKERS", "2"))
@@ -328,6 +340,7 @@ def run(host: str, port: int) -> None:
 def serve() -> None:
     """Production entry point: migrate, then exec gunicorn (settings from gunicorn_conf)."""
     upgrade_database(_settings().database_url)
+    _metrics_dir()
     port = os.environ.get("PORT", "8000")
     argv = _gunicorn_argv(f"0.0.0.0:{port}")
     os.execv(argv[0], argv)
@@ -344,16 +357,20 @@ def scheduler() -> None:
 @scheduler.command("run")
 def scheduler_run() -> None:
     """Run the scheduled sweeps in Asia/Shanghai until stopped."""
+    from .logs import configure_logging
     from .scheduler import build_scheduler
 
-    logging.basicConfig(
-        level=os.environ.get("POINTS_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
-    )
     settings = _settings()
+    configure_logging(settings.log_level)
+    # APScheduler narrates every run at INFO; our own job lines say what each sweep did
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     sessions, pii = _runtime(settings)
     click.echo("scheduler running (Asia/Shanghai); Ctrl-C stops it", err=True)
+    scheduler = build_scheduler(settings, sessions, pii)
+    # graceful: a running sweep finishes its transaction before the process exits
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=True))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        build_scheduler(settings, sessions, pii).start()
+        scheduler.start()
 
 
 @main.group()

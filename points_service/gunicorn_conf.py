@@ -59,4 +59,22 @@ if os.path.isdir("/dev/shm"):
 # cannot spoof their address or scheme.
 forwarded_allow_ips = os.environ.get("POINTS_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-accesslog = "-"
+# The app logs every request itself as a JSON line with its request id (points_service.logs);
+# gunicorn's own access log would be a second, unstructured copy.
+accesslog = None
+errorlog = "-"
+
+
+def on_starting(server) -> None:  # noqa: ARG001 (gunicorn's hook signature)
+    """JSON logs for gunicorn's own messages too, before any worker starts."""
+    from points_service.logs import configure_logging
+
+    configure_logging(os.environ.get("POINTS_LOG_LEVEL", "INFO"))
+
+
+def child_exit(server, worker) -> None:  # noqa: ARG001
+    """A dead worker's metric files must stop counting as live (prometheus_client multiprocess)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,5 +1,9 @@
 """`app` for gunicorn: the only module that builds an app at import."""
 
 from . import create_app
+from .logs import configure_logging
+from .settings import Settings
 
-app = create_app()
+settings = Settings.from_env()
+configure_logging(settings.log_level)
+app = create_app(settings)
