@@ -58,24 +58,29 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
     engine = given if isinstance(given, Engine) else make_engine(_url())
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # two deploys must not migrate at once; DDL must not wait forever behind traffic
-            _take_migration_lock(connection)
-            connection.execute(text("SET lock_timeout = '10s'"))
-            connection.execute(text("SET statement_timeout = '10min'"))
-            connection.commit()
-        try:
-            _configure(connection)
-            with context.begin_transaction():
-                context.run_migrations()
-        finally:
-            if connection.dialect.name == "postgresql":
-                connection.rollback()
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
-                connection.commit()
-    if not isinstance(given, Engine):
-        engine.dispose()
+    try:
+        with engine.connect() as connection:
+            locked = False
+            try:
+                if connection.dialect.name == "postgresql":
+                    # two deploys must not migrate at once; DDL must not wait forever behind traffic
+                    _take_migration_lock(connection)
+                    locked = True
+                    connection.execute(text("SET lock_timeout = '10s'"))
+                    connection.execute(text("SET statement_timeout = '10min'"))
+                    connection.commit()
+                _configure(connection)
+                with context.begin_transaction():
+                    context.run_migrations()
+            finally:
+                if locked:
+                    connection.rollback()
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                    connection.commit()
+    finally:
+        # a refused or failed migration must not leave its connection open either
+        if not isinstance(given, Engine):
+            engine.dispose()
 
 
 if context.is_offline_mode():

@@ -429,3 +429,9 @@ def openapi_write(path: str) -> None:
 
     Path(path).write_text(yaml.safe_dump(spec_dict(), sort_keys=False, allow_unicode=True), "utf-8")
     click.echo(f"wrote {path}", err=True)
+
+
+from .cli_bulk import demo, import_  # noqa: E402
+
+main.add_command(import_, "import")
+main.add_command(demo)

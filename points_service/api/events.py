@@ -29,15 +29,16 @@ class Events(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
         """Changes after the cursor, in order, as CloudEvents; an HR system sees its staff only"""
-        after = decode_cursor(args["after"]) if args["after"] else 0
+        after = decode_cursor(args["after"]) if args["after"] else [0, 0]
+        if not (isinstance(after, list) and len(after) == 2 and all(isinstance(v, int) for v in after)):
+            after = [0, 0]
         events, last = events_svc.read_feed(
-            session(),
-            principal(),
-            after=after if isinstance(after, int) else 0,
-            limit=args["limit"],
-            types=args["type"],
+            session(), principal(), after=(after[0], after[1]), limit=args["limit"], types=args["type"]
         )
-        return {"items": [events_svc.cloud_event(e) for e in events], "next_cursor": encode_cursor(last)}
+        return {
+            "items": [events_svc.cloud_event(e) for e in events],
+            "next_cursor": encode_cursor(list(last)),
+        }
 
 
 def _webhook(subscription) -> dict:

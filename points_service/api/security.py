@@ -46,7 +46,8 @@ def init_security(app: Flask, settings: Settings) -> Limiter | None:
     limiter = Limiter(
         client_key,
         app=app,
-        default_limits=[settings.rate_limit],
+        # one budget per key across every endpoint (default_limits would count per route)
+        application_limits=[settings.rate_limit],
         storage_uri=settings.redis_url or "memory://",
         strategy="moving-window",
         headers_enabled=True,

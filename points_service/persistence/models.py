@@ -344,8 +344,13 @@ class OutboxEvent(Base):
     """
 
     __tablename__ = "outbox_event"
+    __table_args__ = (Index("ix_outbox_event_position", "txid", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # PostgreSQL: the writing transaction's id. Ids come from a sequence, not in commit order, so
+    # readers order by (txid, id) and read only transactions older than every running one.
+    # SQLite serialises writers, so there id order is commit order and txid stays NULL.
+    txid: Mapped[int | None] = mapped_column(BigInteger)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str | None] = mapped_column(String(200))
@@ -368,8 +373,9 @@ class WebhookSubscription(Base):
     event_types: Mapped[list[str]] = mapped_column(JSONType)
     # AES-GCM under the PII keys: the signing secret must be usable, so it cannot be a hash
     secret_cipher: Mapped[bytes] = mapped_column(LargeBinary)
-    # the last outbox id fanned out into deliveries for this subscription
+    # the last outbox position (txid, id) fanned out into deliveries for this subscription
     cursor: Mapped[int] = mapped_column(BigInteger)
+    cursor_txid: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[dt.datetime]
     deleted_at: Mapped[dt.datetime | None]
 

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import BigInteger, Text, and_, cast, exists, func, literal, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -59,7 +59,9 @@ def emit(
     Returns whether a row was written.
     """
     assert type_ in EVENT_TYPES, type_
+    postgresql = session.get_bind().dialect.name == "postgresql"
     values = {
+        "txid": _current_txid() if postgresql else None,
         "event_id": str(uuid.uuid4()),
         "type": type_,
         "subject": f"practitioners/{practitioner_code}" if practitioner_code else None,
@@ -72,7 +74,7 @@ def emit(
     if dedupe_key is None:
         session.add(OutboxEvent(**values))
         return True
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if postgresql else sqlite_insert
     written = session.execute(
         insert(OutboxEvent)
         .values(**values)
@@ -117,16 +119,64 @@ def visible_to(role: str, institution_id: int | None, practitioner_id: int | Non
     )
 
 
+def _current_txid():
+    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
+
+
+def positioned_after(session: Session, after: tuple[int, int]):
+    """Events after a feed position, in commit-safe order.
+
+    On PostgreSQL, ids are handed out before commit, so a lower id can become visible after a
+    higher one. Reading in (txid, id) order, and only transactions older than every transaction
+    still running, means nothing can later appear behind a position already handed out. SQLite
+    serialises writers, so there id order is commit order.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        horizon = select(
+            cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
+        ).scalar_subquery()
+        own = cast(cast(func.pg_current_xact_id_if_assigned(), Text), BigInteger)
+        return (
+            select(OutboxEvent)
+            .where(
+                # plus the reader's own events: readers (the feed, the fan-out) write none before
+                # they read, and a transaction sees its own rows (the test suite's outer one does)
+                or_(OutboxEvent.txid < horizon, OutboxEvent.txid == own),
+                tuple_(OutboxEvent.txid, OutboxEvent.id) > tuple_(literal(after[0]), literal(after[1])),
+            )
+            .order_by(OutboxEvent.txid, OutboxEvent.id)
+        )
+    return select(OutboxEvent).where(OutboxEvent.id > after[1]).order_by(OutboxEvent.id)
+
+
+def position(event: OutboxEvent) -> tuple[int, int]:
+    return (event.txid or 0, event.id)
+
+
+def latest_position(session: Session) -> tuple[int, int]:
+    """The newest position a reader could have seen now: where a new subscription starts."""
+    query = positioned_after(session, (0, 0))
+    newest = session.scalars(
+        query.order_by(None).order_by(OutboxEvent.txid.desc(), OutboxEvent.id.desc()).limit(1)
+    ).first()
+    return position(newest) if newest is not None else (0, 0)
+
+
 def read_feed(
-    session: Session, principal: Principal, *, after: int, limit: int, types: list[str] | None = None
-) -> tuple[list[OutboxEvent], int]:
-    """Events after the cursor, in order; returns them and the cursor to ask with next."""
+    session: Session,
+    principal: Principal,
+    *,
+    after: tuple[int, int],
+    limit: int,
+    types: list[str] | None = None,
+) -> tuple[list[OutboxEvent], tuple[int, int]]:
+    """Events after the position, in order; returns them and the position to ask from next."""
     require(principal, "events:read")
-    query = select(OutboxEvent).where(OutboxEvent.id > after).order_by(OutboxEvent.id).limit(limit)
+    query = positioned_after(session, after).limit(limit)
     scope = visible_to(principal.role, principal.institution_id, principal.practitioner_id)
     if scope is not None:
         query = query.where(scope)
     if types:
         query = query.where(OutboxEvent.type.in_(types))
     events = list(session.scalars(query))
-    return events, (events[-1].id if events else after)
+    return events, (position(events[-1]) if events else after)

@@ -125,10 +125,17 @@ def close_appeal_windows(session: Session, ctx: SweepContext) -> dict[str, int]:
     return {"checked": len(candidates), "closed": closed}
 
 
-def dispatch_webhooks(session: Session, ctx: SweepContext) -> dict[str, int]:
-    """Fan new events out to subscriptions and send what is due (retries included)."""
-    created = webhooks.fan_out(session, now=ctx.now)
-    return {"fanned_out": created, **webhooks.deliver_due(session, keys=ctx.pii, now=ctx.now)}
+def dispatch_webhooks(sessions: sessionmaker[Session], ctx: SweepContext) -> dict[str, int]:
+    """Fan new events out and claim what is due (one short transaction), send with no transaction
+    open (a slow receiver must not hold the SQLite write lock), then record the outcomes."""
+    with transaction(sessions, write=True) as session:
+        created = webhooks.fan_out(session, now=ctx.now)
+        sends, dropped = webhooks.claim_due(session, keys=ctx.pii, now=ctx.now)
+    results = [(item, webhooks.send(item)) for item in sends]
+    with transaction(sessions, write=True) as session:
+        counts = webhooks.record(session, results, now=ctx.now)
+    counts["failed"] += dropped
+    return {"fanned_out": created, **counts}
 
 
 def reconcile(session: Session, ctx: SweepContext) -> dict[str, int]:
@@ -148,9 +155,14 @@ JOBS: dict[str, Callable[[Session, SweepContext], dict[str, Any]]] = {
     "announce-transitions": announce_transitions,
     "roll-over-year": roll_over_year,
     "close-appeal-windows": close_appeal_windows,
-    "dispatch-webhooks": dispatch_webhooks,
     "reconcile": reconcile,
 }
+# jobs that open their own short transactions (they talk to the network between them); several
+# may run at once: leases and SKIP LOCKED keep them apart
+SELF_TRANSACTED: dict[str, Callable[[sessionmaker[Session], SweepContext], dict[str, Any]]] = {
+    "dispatch-webhooks": dispatch_webhooks,
+}
+JOB_NAMES = (*JOBS, *SELF_TRANSACTED)
 
 
 def run_job(
@@ -163,8 +175,17 @@ def run_job(
     today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Run one sweep in one transaction; on PostgreSQL a second runner of the same job skips."""
-    sweep = JOBS[name]
     ctx = SweepContext(settings=settings, pii=pii, today=today or local_date(now), now=now)
+    if name in SELF_TRANSACTED:
+        result = SELF_TRANSACTED[name](sessions, ctx)
+        with transaction(sessions, write=True) as session:
+            session.add(
+                JobRun(
+                    job=name, today=ctx.today, started_at=now, finished_at=now, outcome="ok", detail=result
+                )
+            )
+        return result
+    sweep = JOBS[name]
     with transaction(sessions, write=True) as session:
         if not try_advisory_xact_lock(session, f"points_service:job:{name}"):
             log.info("job %s is running elsewhere; skipped", name)

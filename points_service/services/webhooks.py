@@ -30,7 +30,7 @@ from ..persistence.pii import PiiKeys, seal, unseal
 from .access import Principal, require
 from .audit import record_audit
 from .errors import NotFound, RuleViolation
-from .events import EVENT_TYPES, cloud_event, visible_to
+from .events import EVENT_TYPES, cloud_event, latest_position, position, positioned_after, visible_to
 
 FIRST_RETRY = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=4)
@@ -105,7 +105,7 @@ def create_subscription(
         )
     check_url(cmd.url, allow_private=allow_private)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    latest = session.scalar(select(OutboxEvent.id).order_by(OutboxEvent.id.desc()).limit(1)) or 0
+    latest_txid, latest = latest_position(session)
     subscription = WebhookSubscription(
         owner_key_id=principal.key_id,
         role=principal.role,
@@ -114,6 +114,7 @@ def create_subscription(
         event_types=sorted(set(cmd.event_types)),
         secret_cipher=b"",
         cursor=latest,  # from now on; the feed serves the past
+        cursor_txid=latest_txid,
         created_at=now,
     )
     session.add(subscription)
@@ -223,12 +224,7 @@ def fan_out(session: Session, *, now: dt.datetime) -> int:
     for subscription in session.scalars(
         select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None)).with_for_update()
     ):
-        query = (
-            select(OutboxEvent)
-            .where(OutboxEvent.id > subscription.cursor)
-            .order_by(OutboxEvent.id)
-            .limit(FANOUT_BATCH)
-        )
+        query = positioned_after(session, (subscription.cursor_txid, subscription.cursor)).limit(FANOUT_BATCH)
         events = list(session.scalars(query))
         if not events:
             continue
@@ -253,15 +249,26 @@ def fan_out(session: Session, *, now: dt.datetime) -> int:
                     )
                 )
                 created += 1
-        subscription.cursor = events[-1].id
+        subscription.cursor_txid, subscription.cursor = position(events[-1])
     session.flush()
     return created
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not an instruction: following it would send us to an address the
+    URL check never saw (SSRF), and a 2xx there would count as a delivery the receiver never took."""
+
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (checked URL)
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
             return response.status, None
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code}"
@@ -269,8 +276,23 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, s
         return None, str(getattr(exc, "reason", exc))[:500]
 
 
-def deliver_due(session: Session, *, keys: PiiKeys, now: dt.datetime) -> dict[str, int]:
-    """Send every delivery that is due; record each attempt; schedule the retry or give up."""
+LEASE = dt.timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class _Send:
+    delivery_id: int
+    url: str
+    secret: str
+    event_id: str
+    body: str
+
+
+def claim_due(session: Session, *, keys: PiiKeys, now: dt.datetime) -> tuple[list[_Send], int]:
+    """Take the due deliveries for a while (a lease), so no other dispatcher sends them meanwhile.
+
+    Returns what to send, and how many were dropped because their subscription was deleted.
+    """
     query = (
         select(WebhookDelivery, WebhookSubscription, OutboxEvent)
         .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
@@ -280,36 +302,61 @@ def deliver_due(session: Session, *, keys: PiiKeys, now: dt.datetime) -> dict[st
         .limit(DELIVERY_BATCH)
     )
     if session.get_bind().dialect.name == "postgresql":
-        # several dispatchers may run; each takes different rows
         query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
-    counts = {"delivered": 0, "retrying": 0, "failed": 0}
-    signers: dict[int, Webhook] = {}
+    sends, dropped = [], 0
+    secrets_by_subscription: dict[int, str] = {}
     for delivery, subscription, event in session.execute(query).all():
         if subscription.deleted_at is not None:
             delivery.status = "failed"
-            counts["failed"] += 1
+            dropped += 1
             continue
-        signer = signers.setdefault(subscription.id, Webhook(_decrypt_secret(keys, subscription)))
-        body = json.dumps(cloud_event(event), separators=(",", ":"), ensure_ascii=False)
-        # the header is the real moment of sending (receivers check it against their clock);
-        # `now` drives the schedule and may be a sweep's catch-up time
-        sent_at = utc_now()
-        headers = {
-            "Content-Type": "application/cloudevents+json; charset=utf-8",
-            "User-Agent": "points-service-webhooks/1",
-            "webhook-id": event.event_id,
-            "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": signer.sign(event.event_id, sent_at, body),
-        }
-        started = time.monotonic()
-        status, error = _post(subscription.url, body.encode("utf-8"), headers)
+        secret = secrets_by_subscription.setdefault(subscription.id, _decrypt_secret(keys, subscription))
+        delivery.next_attempt_at = now + LEASE  # if this dispatcher dies, the delivery is due again
+        sends.append(
+            _Send(
+                delivery.id,
+                subscription.url,
+                secret,
+                event.event_id,
+                json.dumps(cloud_event(event), separators=(",", ":"), ensure_ascii=False),
+            )
+        )
+    session.flush()
+    return sends, dropped
+
+
+def send(item: _Send) -> tuple[int | None, str | None, int]:
+    """One signed POST, outside any database transaction (a slow receiver holds no lock)."""
+    # the header is the real moment of sending (receivers check it against their clock)
+    sent_at = utc_now()
+    headers = {
+        "Content-Type": "application/cloudevents+json; charset=utf-8",
+        "User-Agent": "points-service-webhooks/1",
+        "webhook-id": item.event_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": Webhook(item.secret).sign(item.event_id, sent_at, item.body),
+    }
+    started = time.monotonic()
+    status, error = _post(item.url, item.body.encode("utf-8"), headers)
+    return status, error, int((time.monotonic() - started) * 1000)
+
+
+def record(
+    session: Session, results: list[tuple[_Send, tuple[int | None, str | None, int]]], *, now: dt.datetime
+) -> dict[str, int]:
+    """Log every attempt; mark delivered, schedule the retry with backoff, or give up after a day."""
+    counts = {"delivered": 0, "retrying": 0, "failed": 0}
+    for item, (status, error, duration_ms) in results:
+        delivery = session.get(WebhookDelivery, item.delivery_id)
+        if delivery is None or delivery.status != "pending":
+            continue
         session.add(
             WebhookAttempt(
                 delivery_id=delivery.id,
                 attempted_at=now,
                 status_code=status,
                 error=error,
-                duration_ms=int((time.monotonic() - started) * 1000),
+                duration_ms=duration_ms,
             )
         )
         delivery.attempts += 1

@@ -24,7 +24,7 @@ class CloudEvent(BaseSchema):
 
 class EventQuery(BaseSchema):
     after = fields.String(load_default=None, metadata={"description": "the next_cursor of the previous page"})
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     type = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)), load_default=None)
 
 
