@@ -41,3 +41,7 @@ migrate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
+
+## bench: the issue-6 benchmark against PostgreSQL (1M practitioners, 200k decisions); prints one table
+bench: $(STAMP)
+	$(BIN)/python bench/run.py

@@ -50,6 +50,8 @@ def import_(kind: str, file: Path, skip_bad: bool) -> None:
         click.echo(f"{file.name}: {exc}", err=True)
         click.echo(f"{file.name}: nothing imported", err=True)
         raise SystemExit(1) from None
+    finally:
+        sessions.kw["bind"].dispose()
     for line, message in report.errors:
         click.echo(f"line {line}: {message}", err=True)
     if report.refused:
@@ -101,6 +103,8 @@ def demo_seed(n: int, m: int, k: int | None, seed: int) -> None:
             )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        sessions.kw["bind"].dispose()
     elapsed = time.perf_counter() - started
     status = ", ".join(f"{count} {name}" for name, count in sorted(summary.status.items()))
     click.echo(

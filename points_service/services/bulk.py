@@ -1206,34 +1206,53 @@ def seed_demo(
         registrations_of[i].append(rules.Registration(rid, inst_rows[j][0], start, end))
     lap("registrations")
 
-    # decisions: over the previous and the current year, repeat offenders among a small pool
-    cases = _demo_decisions(
-        rng, seed, violations, practitioners, registrations_of, inst_rows, policies=policies, today=today
-    )
-    lap("decisions generated")
+    # decisions: over the previous and the current year, a few repeat offenders among them.
+    # Recorded in decision-date order (ledger ids order decisions of the same day). A decision on
+    # conduct after a termination ended the person's registrations is one the API would refuse:
+    # it is dropped and another decision drawn in its place.
     by_person: dict[int, list[_Case]] = defaultdict(list)
-    for case in cases:
-        by_person[case.person].append(case)
-    # record in decision-date order (ledger ids order decisions of the same day); a decision on
-    # conduct after a termination ended the registrations is one the API would refuse: dropped
-    cases.sort(key=lambda c: (c.decided_on, c.person))
-    for number, case in enumerate(cases):
-        case.entry = number
-    states: dict[int, rules.PersonState] = {}
-    for i, own in by_person.items():
-        own.sort(key=lambda c: c.entry)
-        while True:
-            state = rules.derive_state(
-                decisions=[c.decision() for c in own],
-                registrations=registrations_of[i],
-                policies=policies.profiles,
-            )
-            ended = min((t.start for t in state.terminations), default=None)
-            keep = [c for c in own if ended is None or c.occurred_on < ended]
-            if len(keep) == len(own):
-                break
-            own[:] = keep
-        states[i] = state
+    repeaters = rng.sample(range(practitioners), max(1, min(practitioners, violations // 20)))
+    drawn = 0
+    for _ in range(8):
+        need = violations - sum(len(own) for own in by_person.values())
+        if need <= 0:
+            break
+        new = _demo_decisions(
+            rng,
+            need,
+            first_serial=drawn,
+            seed=seed,
+            practitioners=practitioners,
+            repeaters=repeaters,
+            registrations_of=registrations_of,
+            inst_rows=inst_rows,
+            policies=policies,
+            today=today,
+        )
+        if not new:
+            break
+        drawn += len(new)
+        for case in new:
+            by_person[case.person].append(case)
+        ordered = sorted(
+            (c for own in by_person.values() for c in own), key=lambda c: (c.decided_on, c.person, c.serial)
+        )
+        for number, case in enumerate(ordered):
+            case.entry = number
+        for i in {case.person for case in new}:
+            own = by_person[i]
+            own.sort(key=lambda c: c.entry)
+            while True:
+                state = rules.derive_state(
+                    decisions=[c.decision() for c in own],
+                    registrations=registrations_of[i],
+                    policies=policies.profiles,
+                )
+                ended = min((t.start for t in state.terminations), default=None)
+                keep = [c for c in own if ended is None or c.occurred_on < ended]
+                if len(keep) == len(own):
+                    break
+                own[:] = keep
     cases = sorted((c for own in by_person.values() for c in own), key=lambda c: c.entry)
     lap("decisions checked")
 
@@ -1424,6 +1443,7 @@ class _Case:
     occurred_on: dt.date
     decided_on: dt.date
     profile: str
+    serial: int = 0
     entry: int = 0
     violation_id: int = 0
     entry_id: int = 0
@@ -1441,12 +1461,14 @@ class _Case:
 
 def _demo_decisions(
     rng: random.Random,
-    seed: int,
     count: int,
+    *,
+    first_serial: int,
+    seed: int,
     practitioners: int,
+    repeaters: Sequence[int],
     registrations_of: Mapping[int, list[rules.Registration]],
     inst_rows: Sequence[tuple[str, str, str, str]],
-    *,
     policies: PolicySet,
     today: dt.date,
 ) -> list[_Case]:
@@ -1457,8 +1479,6 @@ def _demo_decisions(
         return []
     lo, hi = window_start.toordinal(), today.toordinal()
     code_index = {row[0]: j for j, row in enumerate(inst_rows)}
-    pool = max(1, min(practitioners, count // 25))
-    repeaters = rng.sample(range(practitioners), pool)
     default = policies.profiles[policies.default_id]
     by_band: dict[int, list[str]] = defaultdict(list)
     for behaviour in sorted(default.catalogue.values(), key=lambda b: b.code):
@@ -1472,7 +1492,7 @@ def _demo_decisions(
     attempts = 0
     while len(cases) < count and attempts < count * 20 + 100:
         attempts += 1
-        person = rng.choice(repeaters) if rng.random() < 0.3 else rng.randrange(practitioners)
+        person = rng.choice(repeaters) if rng.random() < 0.15 else rng.randrange(practitioners)
         decided = rng.randint(lo, hi)
         occurred_floor = decided - rng.randint(0, 90)
         spans = [
@@ -1503,7 +1523,8 @@ def _demo_decisions(
             _Case(
                 person=person,
                 institution=j,
-                case_ref=f"DEMO-{seed}-{len(cases):07d}",
+                case_ref=f"DEMO-{seed}-{first_serial + len(cases):07d}",
+                serial=first_serial + len(cases),
                 behaviour=behaviour,
                 responsibility=responsibility,
                 points=policy.points_for(behaviour, responsibility),

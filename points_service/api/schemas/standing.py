@@ -3,6 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from ...rules.policy import MEASURE_KINDS, TIERS
+from ...services.history import HISTORY_KINDS
 from ..base import BaseSchema, PageArgs
 
 STATUSES = ["active", "suspended", "terminated", "not_registered"]
@@ -101,20 +102,7 @@ class RosterPage(BaseSchema):
 
 
 class HistoryItem(BaseSchema):
-    kind = fields.String(
-        required=True,
-        validate=validate.OneOf(
-            [
-                "decision",
-                "reversal",
-                "repair",
-                "measure",
-                "sanction",
-                "registration_created",
-                "registration_ended",
-            ]
-        ),
-    )
+    kind = fields.String(required=True, validate=validate.OneOf(HISTORY_KINDS))
     on = fields.Date(required=True, metadata={"description": "the legal date it takes effect"})
     at = fields.AwareDateTime(allow_none=True, metadata={"description": "when it was recorded"})
     by = fields.String(

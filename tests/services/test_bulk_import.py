@@ -1,0 +1,408 @@
+"""Bulk data (issue 6, item 1): CSV imports validate every row and report bad ones by line number,
+import nothing from a bad file unless told to skip, and leave the same rows and snapshots the API
+would; `demo seed` writes a ledger whose snapshots equal the rules recomputed from it."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from databases import fresh_database_url
+from factories import auth, gb11643, make_key
+from sqlalchemy import func, select
+
+from points_service import create_app
+from points_service.cli import main, upgrade_database
+from points_service.clock import utc_now
+from points_service.persistence.engine import make_engine, make_sessionmaker
+from points_service.persistence.models import (
+    AuditEvent,
+    Institution,
+    LedgerEntry,
+    Measure,
+    Practitioner,
+    PractitionerState,
+    Registration,
+    Violation,
+)
+from points_service.persistence.pii import PiiKeys, blind_index, decrypt_national_id
+from points_service.rules import standing as rules
+from points_service.rules.calendar import local_date
+from points_service.services.bulk import national_id_cipher, national_id_index
+from points_service.services.state import derive_from_ledger
+from points_service.settings import DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY, Settings, load_policy_set
+
+KEYS = PiiKeys.from_settings(DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY)
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory) -> str:
+    url = fresh_database_url(tmp_path_factory, "bulk")
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def engine(url):
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sessions(engine):
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def cli(url):
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, list(args), env={"POINTS_DATABASE_URL": url}, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def tag() -> str:
+    return uuid.uuid4().hex[:8].upper()
+
+
+def _csv(tmp_path: Path, name: str, lines: list[str]) -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return path
+
+
+def _bad_lines(stderr: str) -> dict[int, str]:
+    return {
+        int(line.split(":")[0].removeprefix("line ")): line
+        for line in stderr.splitlines()
+        if line.startswith("line ")
+    }
+
+
+def _id(n: int) -> str:
+    return gb11643(f"130102{1950 + n // 1000:04d}0101{n % 1000:03d}")
+
+
+def _count(sessions, model, column, prefix: str) -> int:
+    with sessions() as s:
+        return s.scalar(select(func.count()).select_from(model).where(column.like(f"{prefix}%")))
+
+
+def test_institutions_with_bad_rows_import_nothing_then_skip_bad_imports_the_good(
+    cli, sessions, tmp_path, tag
+):
+    path = _csv(
+        tmp_path,
+        "institutions.csv",
+        [
+            "code,name,kind,region_code",
+            f"{tag}A,Hospital A,medical_institution,130100",  # 2
+            f"{tag}B,Pharmacy B,retail_pharmacy,1301X0",  # 3: region code
+            f"{tag}A,Hospital A again,medical_institution,130100",  # 4: duplicate code
+            f"{tag}C,Clinic C,clinic,630100",  # 5: kind
+            f'{tag}D,"西宁市第一人民医院, 东院",medical_institution,630102',  # 6
+            "",
+            f"{tag} E,Spaced,medical_institution,110105",  # 8: code
+        ],
+    )
+    refused = cli("import", "institutions", str(path))
+    assert refused.exit_code == 1
+    bad = _bad_lines(refused.stderr)
+    assert sorted(bad) == [3, 4, 5, 8]
+    assert "region_code" in bad[3] and "duplicate code" in bad[4] and "line 2" in bad[4]
+    assert "unknown kind 'clinic'" in bad[5]
+    assert "nothing imported" in refused.stderr
+    assert _count(sessions, Institution, Institution.code, tag) == 0
+
+    done = cli("import", "institutions", str(path), "--skip-bad")
+    assert done.exit_code == 0, done.output
+    assert sorted(_bad_lines(done.stderr)) == [3, 4, 5, 8]
+    assert "imported 2 institutions" in done.stdout and "skipped 4" in done.stdout
+    with sessions() as s:
+        rows = {i.code: i for i in s.scalars(select(Institution).where(Institution.code.like(f"{tag}%")))}
+        assert set(rows) == {f"{tag}A", f"{tag}D"}
+        assert rows[f"{tag}D"].name == "西宁市第一人民医院, 东院" and rows[f"{tag}D"].region_code == "630102"
+        audit = s.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "import.institutions")
+            .order_by(AuditEvent.id.desc())
+        ).first()
+        assert audit.detail == {"file": "institutions.csv", "rows": 2, "skipped": 4}
+
+    again = cli("import", "institutions", str(path))  # every good row now exists
+    assert again.exit_code == 1
+    assert "already exists" in _bad_lines(again.stderr)[2]
+
+
+def test_practitioners_with_bad_rows_import_nothing_then_skip_bad_imports_the_good(
+    cli, sessions, tmp_path, tag
+):
+    good_a, good_b, dup = _id(1001), _id(1002), _id(1003)
+    bad_check = _id(1004)[:-1] + ("0" if _id(1004)[-1] != "0" else "1")
+    path = _csv(
+        tmp_path,
+        "people.csv",
+        [
+            "code,name,id_number,category",
+            f"{tag}P1,张伟,{good_a},physician",  # 2
+            f"{tag}P2,李娜,{bad_check},nurse",  # 3: check digit
+            f"{tag}P3,王芳,{_id(1005)},doctor",  # 4: category
+            f'{tag}P4,"Smith, Anna",{good_b.lower()} ,pharmacist',  # 5 (x lower-case and spaces are fine)
+            f"{tag}P1,赵敏,{dup},nurse",  # 6: duplicate code
+            f"{tag}P6,周杰,{good_a},technician",  # 7: same national ID as line 2
+        ],
+    )
+    refused = cli("import", "practitioners", str(path))
+    assert refused.exit_code == 1
+    bad = _bad_lines(refused.stderr)
+    assert sorted(bad) == [3, 4, 6, 7]
+    assert "check digit" in bad[3] and "unknown category 'doctor'" in bad[4]
+    assert "duplicate code" in bad[6] and "line 2" in bad[7]
+    assert bad_check not in refused.stderr and good_a not in refused.stderr  # never the number
+    assert _count(sessions, Practitioner, Practitioner.code, tag) == 0
+    assert _count(sessions, PractitionerState, PractitionerState.practitioner_code, tag) == 0
+
+    done = cli("import", "practitioners", str(path), "--skip-bad")
+    assert done.exit_code == 0, done.output
+    assert "imported 2 practitioners" in done.stdout and "skipped 4" in done.stdout
+    with sessions() as s:
+        people = {p.code: p for p in s.scalars(select(Practitioner).where(Practitioner.code.like(f"{tag}%")))}
+        assert set(people) == {f"{tag}P1", f"{tag}P4"}
+        for code, number in ((f"{tag}P1", good_a), (f"{tag}P4", good_b)):
+            person = people[code]
+            assert person.national_id_masked == number[:4] + "*" * 10 + number[-4:]
+            assert (
+                decrypt_national_id(KEYS, person.national_id_cipher, associated_data=code.encode()) == number
+            )
+            found = s.scalar(
+                select(Practitioner.code).where(Practitioner.national_id_index == blind_index(KEYS, number))
+            )
+            assert found == code
+            snapshot = s.get(PractitionerState, person.id)
+            assert snapshot.practitioner_code == code and snapshot.ledger_version == 0
+            assert snapshot.state == rules.state_to_mapping(rules.PersonState())
+            assert snapshot.announced_status == "not_registered" and snapshot.next_transition_on is None
+        assert people[f"{tag}P4"].name == "Smith, Anna"
+
+    # the database already holds them: found by the unique indexes, then reported row by row
+    again = cli("import", "practitioners", str(path))
+    assert again.exit_code == 1
+    bad = _bad_lines(again.stderr)
+    assert sorted(bad) == [2, 3, 4, 5, 6, 7]
+    assert "already exists" in bad[2] and "already held" in bad[5]
+    skipped = cli("import", "practitioners", str(path), "--skip-bad")
+    assert skipped.exit_code == 0 and "imported 0 practitioners" in skipped.stdout
+    assert _count(sessions, Practitioner, Practitioner.code, tag) == 2
+
+
+def test_a_new_person_among_known_ones_is_imported_after_the_careful_pass(cli, sessions, tmp_path, tag):
+    first = _csv(tmp_path, "first.csv", ["code,name,id_number,category", f"{tag}K1,甲,{_id(2001)},nurse"])
+    assert cli("import", "practitioners", str(first)).exit_code == 0
+    second = _csv(
+        tmp_path,
+        "second.csv",
+        [
+            "code,name,id_number,category",
+            f"{tag}K2,乙,{_id(2002)},nurse",
+            f"{tag}K3,丙,{_id(2001)},nurse",  # the national ID of K1
+        ],
+    )
+    refused = cli("import", "practitioners", str(second))
+    assert refused.exit_code == 1 and sorted(_bad_lines(refused.stderr)) == [3]
+    assert _count(sessions, Practitioner, Practitioner.code, tag) == 1
+    done = cli("import", "practitioners", str(second), "--skip-bad")
+    assert done.exit_code == 0 and "imported 1 practitioners" in done.stdout
+    with sessions() as s:
+        codes = set(
+            s.scalars(
+                select(PractitionerState.practitioner_code).where(
+                    PractitionerState.practitioner_code.like(f"{tag}%")
+                )
+            )
+        )
+    assert codes == {f"{tag}K1", f"{tag}K2"}
+
+
+def test_registrations_check_references_and_dates_and_make_people_active(
+    cli, sessions, engine, url, tmp_path, tag
+):
+    institutions = _csv(
+        tmp_path,
+        "i.csv",
+        [
+            "code,name,kind,region_code",
+            f"{tag}H1,H1,medical_institution,130100",
+            f"{tag}H2,H2,retail_pharmacy,630100",
+        ],
+    )
+    people = _csv(
+        tmp_path,
+        "p.csv",
+        ["code,name,id_number,category"]
+        + [f"{tag}R{n},人{n},{_id(3000 + n)},physician" for n in range(1, 5)],
+    )
+    assert cli("import", "institutions", str(institutions)).exit_code == 0
+    assert cli("import", "practitioners", str(people)).exit_code == 0
+    path = _csv(
+        tmp_path,
+        "registrations.csv",
+        [
+            "practitioner_code,institution_code,start_date,end_date",
+            f"{tag}R1,{tag}H1,2025-01-01,",  # 2
+            f"{tag}R1,{tag}H2,2025-03-01,",  # 3: multi-site
+            f"{tag}R2,{tag}NOPE,2025-01-01,",  # 4: unknown institution
+            f"{tag}NOBODY,{tag}H1,2025-01-01,",  # 5: unknown practitioner
+            f"{tag}R3,{tag}H1,2025-06-01,2025-05-01",  # 6: end before start
+            f"{tag}R3,{tag}H2,2025/06/01,",  # 7: not ISO
+            f"{tag}R1,{tag}H1,2025-02-01,",  # 8: overlaps line 2
+            f"{tag}R4,{tag}H1,2020-01-01,2021-01-01",  # 9: history
+            f"{tag}R4,{tag}H1,2024-01-01,",  # 10
+        ],
+    )
+    refused = cli("import", "registrations", str(path))
+    assert refused.exit_code == 1
+    bad = _bad_lines(refused.stderr)
+    assert sorted(bad) == [4, 5, 6, 7, 8]
+    assert f"no institution {tag}NOPE" in bad[4] and f"no practitioner {tag}NOBODY" in bad[5]
+    assert "must be after" in bad[6] and "ISO date" in bad[7] and "line 2" in bad[8]
+    with sessions() as s:
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(Registration)
+                .where(Registration.created_by == "import:registrations.csv")
+            )
+            == 0
+        )
+
+    done = cli("import", "registrations", str(path), "--skip-bad")
+    assert done.exit_code == 0, done.output
+    assert "imported 4 registrations" in done.stdout and "skipped 5" in done.stdout
+    today = local_date(utc_now())
+    with sessions() as s:
+        rows = s.scalars(
+            select(Registration).where(Registration.created_by == "import:registrations.csv")
+        ).all()
+        assert len(rows) == 4
+        assert {r.ended_by for r in rows if r.end_date} == {"import:registrations.csv"}
+        for code, status in ((f"{tag}R1", "active"), (f"{tag}R4", "active"), (f"{tag}R2", "not_registered")):
+            person = s.scalar(select(Practitioner).where(Practitioner.code == code))
+            snapshot = s.get(PractitionerState, person.id)
+            expected = derive_from_ledger(s, person, policies=load_policy_set())
+            assert snapshot.state == rules.state_to_mapping(expected)
+            assert snapshot.announced_status == rules.eligibility_on(expected, today).status == status
+            assert snapshot.next_transition_on == rules.next_change_after(expected, today)
+
+    app = create_app(Settings(database_url=url, rate_limit=""), engine=engine)
+    with app.app_context():
+        key = make_key(app.extensions["points_service"].sessions, "admin")
+    client = app.test_client()
+    answer = client.get(f"/v1/practitioners/{tag}R1/eligibility", headers=auth(key)).get_json()
+    assert answer["eligible"] is True and answer["status"] == "active"
+    at_h2 = client.get(
+        f"/v1/practitioners/{tag}R1/eligibility",
+        headers=auth(key),
+        query_string={"institution_code": f"{tag}H2", "at": "2025-02-01"},
+    ).get_json()
+    assert at_h2["status"] == "not_registered"  # H2 only from 2025-03-01
+
+    again = cli("import", "registrations", str(path), "--skip-bad")
+    assert "duplicate registration" in _bad_lines(again.stderr)[2]
+
+
+def test_a_file_that_cannot_be_read_imports_nothing_even_with_skip_bad(cli, tmp_path, tag):
+    missing = _csv(tmp_path, "m.csv", ["code,name,kind", f"{tag},x,medical_institution"])
+    result = cli("import", "institutions", str(missing), "--skip-bad")
+    assert result.exit_code == 1 and "line 1: missing column(s) region_code" in result.stderr
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert "empty" in cli("import", "practitioners", str(empty)).stderr
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        b"code,name,kind,region_code\n"
+        + f"{tag}U,ok,medical_institution,130100\n".encode()
+        + f"{tag}V,caf\xe9,medical_institution,130100\n".encode("latin-1")
+        + b"short,row\n"
+    )
+    bad = _bad_lines(cli("import", "institutions", str(latin)).stderr)
+    assert "not valid UTF-8" in bad[3] and "expected 4 fields, got 2" in bad[4]
+
+
+def test_fast_national_id_helpers_agree_with_pii():
+    number = _id(4242)
+    assert national_id_index(KEYS)(number) == blind_index(KEYS, number)
+    blob = national_id_cipher(KEYS)(number, "P-1")
+    assert decrypt_national_id(KEYS, blob, associated_data=b"P-1") == number
+
+
+def test_demo_seed_writes_a_ledger_whose_snapshots_are_the_rules(cli, sessions):
+    result = cli("demo", "seed", "--practitioners", "400", "--violations", "500", "--seed", "7")
+    assert result.exit_code == 0, result.output
+    assert "keys create --role admin" in result.stdout
+    policies = load_policy_set()
+    today = local_date(utc_now())
+    with sessions() as s:
+        people = s.scalars(select(Practitioner).where(Practitioner.code.like("D7-%"))).all()
+        assert len(people) == 400
+        ids = [p.id for p in people]
+        violations = s.scalars(select(Violation).where(Violation.practitioner_id.in_(ids))).all()
+        assert len(violations) == 500
+        assert {v.score_year for v in violations} <= {today.year - 1, today.year}
+        assert all(v.occurred_on <= v.decided_on <= today for v in violations)
+        assert min(v.points for v in violations) == 1 and max(v.points for v in violations) >= 4
+        assert (
+            s.scalar(
+                select(func.count()).select_from(LedgerEntry).where(LedgerEntry.practitioner_id.in_(ids))
+            )
+            == 500
+        )
+        provinces = set(
+            s.scalars(
+                select(func.substr(Institution.region_code, 1, 2)).where(Institution.code.like("%-7-%"))
+            )
+        )
+        assert "13" in provinces
+        multi = s.execute(
+            select(Registration.practitioner_id)
+            .where(Registration.practitioner_id.in_(ids))
+            .group_by(Registration.practitioner_id)
+            .having(func.count() > 1)
+        ).all()
+        assert multi
+        offenders = sorted({v.practitioner_id for v in violations})
+        sample = random.Random(3).sample(offenders, 25) + random.Random(4).sample(ids, 10)
+        by_id = {p.id: p for p in people}
+        for pid in sample:
+            person = by_id[pid]
+            expected = derive_from_ledger(s, person, policies=policies)
+            snapshot = s.get(PractitionerState, pid)
+            assert snapshot.state == rules.state_to_mapping(expected)
+            assert snapshot.ledger_version == sum(1 for v in violations if v.practitioner_id == pid)
+            assert snapshot.announced_status == rules.eligibility_on(expected, today).status
+            assert snapshot.next_transition_on == rules.next_change_after(expected, today)
+            measures = s.execute(
+                select(Measure.year, Measure.kind, Measure.violation_id, Measure.state).where(
+                    Measure.practitioner_id == pid
+                )
+            ).all()
+            assert sorted((y, k, v) for y, k, v, _ in measures) == sorted(
+                (m.year, m.kind, m.violation_id) for m in expected.measures
+            )
+            assert {state for *_, state in measures} <= {"pending"}
+            # every decision is on conduct inside a registration at its institution (as the API checks)
+            codes = dict(s.execute(select(Institution.id, Institution.code)).all())
+            for v in (v for v in violations if v.practitioner_id == pid):
+                assert any(
+                    span.institution_code == codes[v.institution_id] and span.covers(v.occurred_on)
+                    for span in expected.registrations
+                )
+
+    again = cli("demo", "seed", "--practitioners", "10", "--violations", "0", "--seed", "7")
+    assert again.exit_code != 0 and "already" in again.output
