@@ -1144,24 +1144,26 @@ def seed_demo(
     medical_w = [w for _, w in _MEDICAL]
     pharmacy_cats = [c for c, _ in _PHARMACY]
     pharmacy_w = [w for _, w in _PHARMACY]
-    people: list[NewPractitioner] = []
-    for i in range(practitioners):
-        inst = inst_rows[home[i]]
-        if inst[2] == "medical_institution":
-            category = rng.choices(medical_cats, medical_w)[0]
-        else:
-            category = rng.choices(pharmacy_cats, pharmacy_w)[0]
-        slot = (offset + i * _ID_STEP) % _ID_SPACE
-        birth = dt.date.fromordinal(base_day + slot // 1000)
-        national_id = gb11643(f"{inst[3]}{birth:%Y%m%d}{slot % 1000:03d}")
-        name = rng.choice(_SURNAMES) + "".join(rng.choices(_GIVEN, k=rng.choice((1, 2, 2))))
-        code = _person_code(seed, i)
-        people.append(NewPractitioner(code, name, category, national_id, index_of(national_id)))
-    lap("practitioners generated")
+    codes = [_person_code(seed, i) for i in range(practitioners)]
+
+    def generated() -> Iterator[NewPractitioner]:
+        for i in range(practitioners):
+            inst = inst_rows[home[i]]
+            if inst[2] == "medical_institution":
+                category = rng.choices(medical_cats, medical_w)[0]
+            else:
+                category = rng.choices(pharmacy_cats, pharmacy_w)[0]
+            slot = (offset + i * _ID_STEP) % _ID_SPACE
+            birth = dt.date.fromordinal(base_day + slot // 1000)
+            national_id = gb11643(f"{inst[3]}{birth:%Y%m%d}{slot % 1000:03d}")
+            name = rng.choice(_SURNAMES) + "".join(rng.choices(_GIVEN, k=rng.choice((1, 2, 2))))
+            yield NewPractitioner(codes[i], name, category, national_id, index_of(national_id))
+
+    # generated while the database ingests: the rows stream into COPY
     person_ids = reserve_ids(session, Practitioner.__table__, practitioners)
-    write_practitioners(session, zip(person_ids, people, strict=True), keys=keys, now=now)
+    write_practitioners(session, zip(person_ids, generated(), strict=True), keys=keys, now=now)
     summary.practitioners = practitioners
-    summary.example_practitioner = people[0].code
+    summary.example_practitioner = codes[0]
     lap("practitioners written")
 
     # registrations: one at home; ~10 % also at a second institution in the province (多点执业);
@@ -1302,7 +1304,7 @@ def seed_demo(
                 "[]",
                 RecordViolation(
                     case_ref=c.case_ref,
-                    practitioner_code=people[c.person].code,
+                    practitioner_code=codes[c.person],
                     institution_code=inst_rows[c.institution][0],
                     behaviour_code=c.behaviour,
                     responsibility=c.responsibility,
@@ -1353,19 +1355,19 @@ def seed_demo(
     # every snapshot from the rules over what was written (final ids), measures as pending tasks
     institution_of_violation = {c.violation_id: inst_ids[c.institution] for c in cases}
     measure_rows = []
-    snapshot_rows: list[SnapshotRow] = []
-    for i in range(practitioners):
-        own = by_person.get(i)
-        if own:
+
+    def snapshots() -> Iterator[SnapshotRow]:
+        for i in range(practitioners):
+            own = by_person.get(i)
             state = rules.derive_state(
-                decisions=[c.decision() for c in own],
+                decisions=[c.decision() for c in own] if own else (),
                 registrations=registrations_of[i],
                 policies=policies.profiles,
             )
-            summary.people_suspended_ever += bool(state.suspensions)
-            summary.people_terminated += bool(state.terminations)
-            for m in state.measures:
-                measure_rows.append(
+            if own:
+                summary.people_suspended_ever += bool(state.suspensions)
+                summary.people_terminated += bool(state.terminations)
+                measure_rows.extend(
                     (
                         person_ids[i],
                         institution_of_violation[m.violation_id],
@@ -1376,16 +1378,15 @@ def seed_demo(
                         "pending",
                         now,
                     )
+                    for m in state.measures
                 )
-        else:
-            state = rules.derive_state(
-                decisions=(), registrations=registrations_of[i], policies=policies.profiles
-            )
-        state_json, status, next_on = snapshot_values(state, today)
-        summary.status[status] += 1
-        snapshot_rows.append((person_ids[i], people[i].code, len(own or ()), state_json, status, next_on))
-    lap("snapshots derived")
-    insert_snapshots(session, snapshot_rows, now=now)
+            state_json, status, next_on = snapshot_values(state, today)
+            summary.status[status] += 1
+            yield (person_ids[i], codes[i], len(own or ()), state_json, status, next_on)
+
+    # derived while the database ingests: the snapshots stream into COPY
+    insert_snapshots(session, snapshots(), now=now)
+    lap("snapshots derived and written")
     measure_ids = reserve_ids(session, Measure.__table__, len(measure_rows))
     insert_rows(
         session,
@@ -1420,7 +1421,7 @@ def seed_demo(
         },
         now=now,
     )
-    lap("snapshots and measures written")
+    lap("measures written")
     return summary
 
 
