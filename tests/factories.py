@@ -123,3 +123,16 @@ class Api:
         person = self.practitioner()
         self.register(person, inst, start)
         return person, inst
+
+
+def assert_problem(response, status: int, slug: str | None = None) -> dict:
+    """An RFC 9457 problem+json answer with this status (and type slug), tied to its request id."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= set(body)
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    if slug is not None:
+        assert body["type"] == f"urn:points-service:problem:{slug}"
+    return body

@@ -11,13 +11,13 @@ import datetime as dt
 
 import pytest
 from factories import Api, make_key
+from factories import assert_problem as _problem
 
 from points_service.clock import local_today
 from points_service.rules.appeals import appeal_window
 from points_service.rules.calendar import add_months, add_years
 from points_service.settings import load_workday_calendar
 
-PROBLEM = "application/problem+json"
 WORKING_DAYS = 15  # the appeal window (policy.md rule 23)
 LONG_AGO = dt.date(2025, 3, 3)  # a decision whose window closed long before any run of the suite
 
@@ -30,17 +30,6 @@ def _decided() -> dt.date:
 def _inside_old_term() -> str:
     """A day inside the 4-month suspension of a 9-point decision of today: its first day."""
     return _decided().isoformat()
-
-
-def _problem(response, status: int, slug: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
-    if slug is not None:
-        assert body["type"] == f"urn:points-service:problem:{slug}"
-    return body
 
 
 def _self(client, session, person: str) -> Api:

@@ -11,27 +11,15 @@ import datetime as dt
 
 import pytest
 from factories import Api, make_key
+from factories import assert_problem as _problem
 
 from points_service.clock import local_today
 from points_service.rules.calendar import add_months
-
-PROBLEM = "application/problem+json"
 
 
 def _decided() -> str:
     """Decisions feeding a repair are decided today: never in the future, always in today's score year."""
     return local_today().isoformat()
-
-
-def _problem(response, status: int, slug: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
-    if slug is not None:
-        assert body["type"] == f"urn:points-service:problem:{slug}"
-    return body
 
 
 def _hr(client, session, institution: str) -> Api:

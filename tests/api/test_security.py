@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 from factories import Api, auth, code, gb11643, make_key
+from factories import assert_problem as _problem
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
@@ -29,15 +30,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert (body["status"], body["type"]) == (status, f"urn:points-service:problem:{slug}")
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 from factories import Api, auth, code, make_key
+from factories import assert_problem as _problem
 from sqlalchemy import func, select, text
 
 from points_service import create_app
@@ -17,17 +18,6 @@ from points_service.persistence.engine import make_engine
 from points_service.persistence.models import AuditEvent, LedgerEntry, OutboxEvent, Practitioner, Violation
 from points_service.services import violations as violations_svc
 from points_service.settings import Settings
-
-PROBLEM = "application/problem+json"
-
-
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert (body["status"], body["type"]) == (status, f"urn:points-service:problem:{slug}")
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 def _unavailable(response) -> dict:

@@ -13,6 +13,7 @@ import re
 import pytest
 from click.testing import CliRunner
 from factories import Api, auth, code, gb11643, make_key, new_id_number
+from factories import assert_problem as _problem
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -45,7 +46,6 @@ from points_service.services.registry import (
 from points_service.services.webhooks import CreateSubscription, _decrypt_secret, create_subscription
 from points_service.settings import Settings
 
-PROBLEM = "application/problem+json"
 OLD_KEY = base64.b64encode(bytes([1]) * 32).decode()
 NEW_KEY = base64.b64encode(bytes([2]) * 32).decode()
 INDEX_KEY = base64.b64encode(bytes([0xEE]) * 32).decode()
@@ -53,14 +53,6 @@ INDEX_KEY = base64.b64encode(bytes([0xEE]) * 32).decode()
 
 def _row(session: Session, secret: str) -> ApiKey:
     return session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(secret))).one()
-
-
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["type"] == f"urn:points-service:problem:{slug}"
-    return body
 
 
 @pytest.fixture
