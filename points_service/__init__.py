@@ -14,19 +14,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from .api.base import Runtime
     from .api.observability import init_observability
     from .api.security import init_security
-    from .persistence.engine import make_engine, make_sessionmaker
+    from .persistence.engine import make_sessionmaker, make_web_engine, read_only
     from .persistence.pii import PiiKeys
 
     settings = settings or Settings.from_env()
     app = Flask("points_service")
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    engine = engine or make_engine(settings.database_url)
-    read_engine = make_engine(settings.database_read_url) if settings.database_read_url else None
+    engine = engine or make_web_engine(settings.database_url)
+    replica = make_web_engine(settings.database_read_url) if settings.database_read_url else None
     app.extensions["points_service"] = Runtime(
         settings=settings,
         sessions=make_sessionmaker(engine),
         pii=PiiKeys.from_settings(settings.encryption_keys, settings.index_key),
-        read_sessions=make_sessionmaker(read_engine) if read_engine is not None else None,
+        primary_reads=make_sessionmaker(read_only(engine)),
+        read_sessions=make_sessionmaker(read_only(replica)) if replica is not None else None,
     )
     app.extensions["points_service.api"] = init_api(app)
     app.extensions["points_service.limiter"] = init_security(app, settings)

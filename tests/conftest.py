@@ -9,16 +9,16 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from databases import TEST_URL, fresh_database_url  # noqa: E402
+from factories import joined  # noqa: E402
 
 # a developer's shell must not change test behaviour
 for name in [n for n in os.environ if n.startswith("POINTS_") and n != "POINTS_TEST_DATABASE_URL"]:
@@ -89,12 +89,8 @@ def base_app(settings, engine):
 def app(base_app, connection):
     """The app with every request's transaction joined to the test's outer transaction."""
     runtime = base_app.extensions["points_service"]
-    base_app.extensions["points_service"] = replace(
-        runtime,
-        sessions=sessionmaker(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        ),
-    )
+    # reads join it too (autocommit reads are tested on committed_app: test_read_path.py)
+    base_app.extensions["points_service"] = joined(runtime, connection)
     yield base_app
     base_app.extensions["points_service"] = runtime
 

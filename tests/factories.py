@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
+from dataclasses import replace
+
+from sqlalchemy.orm import sessionmaker
 
 from points_service.persistence.engine import transaction
 from points_service.services.keys import CreateKey, create_key
@@ -23,6 +26,12 @@ def gb11643(prefix17: str) -> str:
 def new_id_number() -> str:
     serial = next(_serial) + (uuid.uuid4().int % 900) * 1000
     return gb11643(f"130102198001{(serial % 28) + 1:02d}{serial % 1000:03d}")
+
+
+def joined(runtime, connection):
+    """The app's runtime with every request, read or write, in savepoints of the test's transaction."""
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    return replace(runtime, sessions=sessions, primary_reads=sessions)
 
 
 def code(prefix: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, g, request
 from flask_smorest import Blueprint as SmorestBlueprint
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from webargs.flaskparser import FlaskParser
 
@@ -38,10 +39,20 @@ class Runtime:
     """What views need from the app: built once by create_app."""
 
     settings: Settings
+    # writes: one transaction each, on the primary
     sessions: sessionmaker[Session]
     pii: PiiKeys
+    # reads on the primary (autocommit on PostgreSQL: persistence.engine.read_only)
+    primary_reads: sessionmaker[Session]
     # a streaming replica for the hot reads (eligibility, standing, roster); None: the primary
     read_sessions: sessionmaker[Session] | None = None
+
+    def sessions_for(self, *, write: bool, replica: bool) -> sessionmaker[Session]:
+        if write:
+            return self.sessions
+        if replica and self.read_sessions is not None:
+            return self.read_sessions
+        return self.primary_reads
 
 
 def runtime() -> Runtime:
@@ -77,6 +88,10 @@ class Blueprint(SmorestBlueprint):
     # webargs excludes unknown query args by default, overriding the schema; let BaseSchema decide
     ARGUMENTS_PARSER = FlaskParser(unknown=None)
 
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable:
+        # webargs instantiates a schema class on every request; an instance is built once
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
     def requires(self, permission: str, *, write: bool = False, replica: bool = False) -> Callable:
         """Authenticate, check the role, and run the view in one transaction committed at the edge.
 
@@ -96,16 +111,25 @@ class Blueprint(SmorestBlueprint):
                 secret = _bearer_key()
                 now = utc_now()
                 rt = runtime()
-                sessions = rt.read_sessions if replica and not write and rt.read_sessions else rt.sessions
-                with transaction(sessions, write=write) as db:
-                    g.session = db
-                    g.principal = authenticate(db, secret, now=now)
-                    stale = (
-                        g.principal.last_used_at is None
-                        or now - g.principal.last_used_at >= LAST_USED_RESOLUTION
-                    )
-                    require(g.principal, permission)
-                    response = func(*args, **kwargs)
+                sessions = rt.sessions_for(write=write, replica=replica)
+                for attempt in (1, 2):
+                    try:
+                        with transaction(sessions, write=write) as db:
+                            g.session = db
+                            g.principal = authenticate(db, secret, now=now)
+                            stale = (
+                                g.principal.last_used_at is None
+                                or now - g.principal.last_used_at >= LAST_USED_RESOLUTION
+                            )
+                            require(g.principal, permission)
+                            response = func(*args, **kwargs)
+                        break
+                    except DBAPIError as error:
+                        # a read on a connection that died while pooled (the database restarted)
+                        # runs once more on a fresh one; a write is never re-run here: its
+                        # client retries, and case_ref or Idempotency-Key count it once
+                        if write or attempt == 2 or not error.connection_invalidated:
+                            raise
                 if stale:
                     # its own tiny transaction on the primary, so a read stays a read (SQLite would
                     # not upgrade it, and a replica cannot write)

@@ -15,8 +15,14 @@ from .schemas.violations import ViolationCreate, ViolationRead, ViolationRecorde
 blp = Blueprint("violations", __name__, url_prefix="/v1", description="Scoring decisions (policy.md §2)")
 
 
-def violation_body(violation: Violation, practitioner_code: str, institution_code: str) -> dict:
-    state, current_points = svc.violation_state(session(), violation)
+def violation_body(
+    violation: Violation, practitioner_code: str, institution_code: str, *, new: bool = False
+) -> dict:
+    # a decision recorded by this very request is in force as posted; only older ones need the ledger
+    if new:
+        state, current_points = "effective", violation.points
+    else:
+        state, current_points = svc.violation_state(session(), violation)
     return {
         "id": violation.id,
         "case_ref": violation.case_ref,
@@ -61,9 +67,14 @@ class Violations(MethodView):
             request_id=request_id(),
         )
         v = recorded.violation
-        body = violation_body(v, recorded.practitioner.code, recorded.institution_code)
+        body = violation_body(v, recorded.practitioner.code, recorded.institution_code, new=recorded.created)
         body["standing"] = standing_view(
-            session(), recorded.practitioner, recorded.state, year=v.score_year, now=now
+            session(),
+            recorded.practitioner,
+            recorded.state,
+            year=v.score_year,
+            now=now,
+            measures=recorded.measures,
         )
         body["triggered"] = svc.triggered_view(session(), recorded)
         return body, (201 if recorded.created else 200), {"Location": f"/v1/violations/{v.id}"}

@@ -31,6 +31,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def make_web_engine(url: str, **kwargs: Any) -> Engine:
+    """The web app's engine: no ping before each checkout.
+
+    A ping is a round trip on every request. Instead, a read that finds its connection dead is
+    run once more (api.base.Blueprint.requires): the first disconnect invalidates the whole pool,
+    so the retry, and every request after it, gets a fresh connection.
+    """
+    kwargs.setdefault("pool_pre_ping", False)
+    return make_engine(url, **kwargs)
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same pool, in autocommit for read-only use cases on PostgreSQL.
+
+    Under READ COMMITTED each statement has its own snapshot anyway, so a read transaction adds
+    nothing but two round trips (BEGIN and COMMIT) per request. SQLite keeps its transactions:
+    there a read transaction is one snapshot, and the write lock logic relies on BEGIN.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def _fix_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling breaks savepoints and defers BEGIN; take it over
     # (the SQLAlchemy "serializable isolation / savepoints" recipe).

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -185,7 +186,17 @@ class Measure(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", MEASURE_KINDS), name="kind"),
         CheckConstraint(_in("state", MEASURE_STATES), name="state"),
-        UniqueConstraint("practitioner_id", "year", "kind", "violation_id", name="uq_measure_trigger"),
+        # one live task per trigger; a cancelled one stays beside a new one when its cause comes back
+        Index(
+            "uq_measure_live_trigger",
+            "practitioner_id",
+            "year",
+            "kind",
+            "violation_id",
+            unique=True,
+            postgresql_where=text("state <> 'cancelled'"),
+            sqlite_where=text("state <> 'cancelled'"),
+        ),
         Index("ix_measure_institution_state", "institution_id", "state"),
     )
 

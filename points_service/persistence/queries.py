@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from .models import Institution, LedgerEntry, Practitioner, PractitionerState, Registration, Violation
@@ -31,17 +31,6 @@ def ledger_for(session: Session, practitioner_id: int) -> Sequence[LedgerEntry]:
     ).all()
 
 
-def ledger_size(session: Session, practitioner_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(LedgerEntry)
-            .where(LedgerEntry.practitioner_id == practitioner_id)
-        )
-        or 0
-    )
-
-
 def registrations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Registration, str]]:
     rows = session.execute(
         select(Registration, Institution.code)
@@ -62,10 +51,13 @@ def violations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Vio
     return [(v, c) for v, c in rows]
 
 
+# built once: the eligibility read runs this on every request, and building a select (and its
+# cache key) costs more than the lookup itself
+_STATE_BY_CODE = select(PractitionerState).where(PractitionerState.practitioner_code == bindparam("code"))
+
+
 def state_by_code(session: Session, code: str) -> PractitionerState | None:
-    return session.scalars(
-        select(PractitionerState).where(PractitionerState.practitioner_code == code)
-    ).one_or_none()
+    return session.scalars(_STATE_BY_CODE, {"code": code}).one_or_none()
 
 
 def is_registered_at(session: Session, practitioner_id: int, institution_id: int) -> bool:

@@ -32,9 +32,12 @@ def record_audit(
     now: dt.datetime,
     request_id: str | None = None,
 ) -> None:
-    """`detail` must never hold a raw national ID: callers pass masked values only."""
-    session.add(
-        AuditEvent(
+    """`detail` must never hold a raw national ID: callers pass masked values only.
+
+    A table insert, sent at once, in the caller's transaction (no unit-of-work flush).
+    """
+    session.execute(
+        AuditEvent.__table__.insert().values(
             at=now,
             actor=principal.actor if principal else "system",
             role=principal.role if principal else "system",

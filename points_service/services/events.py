@@ -71,16 +71,18 @@ def emit(
         "dedupe_key": dedupe_key,
         "occurred_at": now,
     }
+    table = OutboxEvent.__table__
     if dedupe_key is None:
-        session.add(OutboxEvent(**values))
+        # a table insert, sent at once: no unit-of-work flush on the write path
+        session.execute(table.insert().values(**values))
         return True
     insert = pg_insert if postgresql else sqlite_insert
     written = session.execute(
-        insert(OutboxEvent)
+        insert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         # rowcount is -1 under psycopg for this statement; RETURNING says whether it was written
-        .returning(OutboxEvent.id)
+        .returning(table.c.id)
     ).first()
     return written is not None
 

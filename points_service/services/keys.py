@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
@@ -85,30 +85,48 @@ def create_key(session: Session, cmd: CreateKey, *, now: dt.datetime) -> tuple[A
     return key, secret
 
 
+# built once (every request runs it); plain columns, not an ORM entity, keep the read cheap
+_PRINCIPAL_BY_HASH = (
+    select(
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.role,
+        ApiKey.institution_id,
+        ApiKey.practitioner_id,
+        ApiKey.revoked_at,
+        ApiKey.expires_at,
+        ApiKey.last_used_at,
+        Institution.code.label("institution_code"),
+        Practitioner.code.label("practitioner_code"),
+    )
+    .outerjoin(Institution, Institution.id == ApiKey.institution_id)
+    .outerjoin(Practitioner, Practitioner.id == ApiKey.practitioner_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)
+
+
 def authenticate(session: Session, secret: str, *, now: dt.datetime) -> Principal:
-    """The principal behind a bearer key; 401 for unknown, revoked or expired keys."""
-    row = session.execute(
-        select(ApiKey, Institution.code, Practitioner.code)
-        .outerjoin(Institution, Institution.id == ApiKey.institution_id)
-        .outerjoin(Practitioner, Practitioner.id == ApiKey.practitioner_id)
-        .where(ApiKey.key_hash == hash_key(secret))
-    ).one_or_none()
+    """The principal behind a bearer key; 401 for unknown, revoked or expired keys.
+
+    Read on every request, never cached, so a revoked key fails at the next request in every
+    worker (issue 5).
+    """
+    row = session.execute(_PRINCIPAL_BY_HASH, {"key_hash": hash_key(secret)}).one_or_none()
     if row is None:
         raise NotAuthenticated("unknown API key")
-    key, institution_code, practitioner_code = row
-    if key.revoked_at is not None:
+    if row.revoked_at is not None:
         raise NotAuthenticated("this API key has been revoked")
-    if key.expires_at is not None and key.expires_at <= now:
+    if row.expires_at is not None and row.expires_at <= now:
         raise NotAuthenticated("this API key has expired")
     return Principal(
-        key_id=key.id,
-        name=key.name,
-        role=key.role,
-        institution_id=key.institution_id,
-        institution_code=institution_code,
-        practitioner_id=key.practitioner_id,
-        practitioner_code=practitioner_code,
-        last_used_at=key.last_used_at,
+        key_id=row.id,
+        name=row.name,
+        role=row.role,
+        institution_id=row.institution_id,
+        institution_code=row.institution_code,
+        practitioner_id=row.practitioner_id,
+        practitioner_code=row.practitioner_code,
+        last_used_at=row.last_used_at,
     )
 
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ..persistence import queries
-from ..persistence.models import Measure, Practitioner, PractitionerState, Violation
+from ..persistence.models import (
+    Institution,
+    LedgerEntry,
+    Measure,
+    Practitioner,
+    PractitionerState,
+    Registration,
+    Violation,
+)
 from ..rules import standing as rules
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
@@ -18,46 +27,97 @@ from . import events
 EMPTY_STATE = rules.PersonState()
 
 
+# the columns the rules read: plain rows, not ORM entities, because every write replays the ledger
+_LEDGER_COLUMNS = (
+    LedgerEntry.id,
+    LedgerEntry.kind,
+    LedgerEntry.violation_id,
+    LedgerEntry.reverses_entry_id,
+    LedgerEntry.repair_id,
+    LedgerEntry.activity,
+    LedgerEntry.effective_on,
+    LedgerEntry.points,
+    LedgerEntry.profile_id,
+)
+
+
+# built once: every write for a person runs these two
+_LEDGER = (
+    select(*_LEDGER_COLUMNS).where(LedgerEntry.practitioner_id == bindparam("pid")).order_by(LedgerEntry.id)
+)
+_REGISTRATIONS = (
+    select(Registration.id, Institution.code, Registration.start_date, Registration.end_date)
+    .join(Institution, Institution.id == Registration.institution_id)
+    .where(Registration.practitioner_id == bindparam("pid"))
+    .order_by(Registration.start_date, Registration.id)
+)
+
+
 def derive_from_ledger(
     session: Session, practitioner: Practitioner, *, policies: PolicySet
 ) -> rules.PersonState:
     """The rules applied to the person's whole ledger and registrations, as stored now."""
-    entries = queries.ledger_for(session, practitioner.id)
-    return rules.derive_state(
+    return _derive(session, practitioner, policies)[0]
+
+
+def _derive(
+    session: Session, practitioner: Practitioner, policies: PolicySet
+) -> tuple[rules.PersonState, int]:
+    """The derived state and the number of ledger entries it was derived from (the snapshot version)."""
+    entries = session.execute(_LEDGER, {"pid": practitioner.id}).all()
+    state = rules.derive_state(
         decisions=[
-            rules.Decision(e.id, e.violation_id, e.effective_on, e.points, e.profile_id)  # type: ignore[arg-type]
+            rules.Decision(e.id, e.violation_id, e.effective_on, e.points, e.profile_id)
             for e in entries
             if e.kind == "decision"
         ],
         reversals=[
-            rules.Reversal(e.id, e.reverses_entry_id, e.effective_on)  # type: ignore[arg-type]
-            for e in entries
-            if e.kind == "reversal"
+            rules.Reversal(e.id, e.reverses_entry_id, e.effective_on) for e in entries if e.kind == "reversal"
         ],
         repairs=[
-            rules.Repair(e.id, e.repair_id, e.effective_on, e.activity, e.profile_id)  # type: ignore[arg-type]
+            rules.Repair(e.id, e.repair_id, e.effective_on, e.activity, e.profile_id)
             for e in entries
             if e.kind == "repair"
         ],
         registrations=[
-            rules.Registration(r.id, code, r.start_date, r.end_date)
-            for r, code in queries.registrations_for(session, practitioner.id)
+            rules.Registration(*row) for row in session.execute(_REGISTRATIONS, {"pid": practitioner.id})
         ],
         policies=policies.profiles,
     )
+    return state, len(entries)
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    state: rules.PersonState
+    # the person's measures that are not cancelled, after the sync: callers build views from
+    # these instead of reading them again
+    measures: Sequence[Measure]
 
 
 def recompute_state(
     session: Session, practitioner: Practitioner, *, policies: PolicySet, now: dt.datetime
 ) -> rules.PersonState:
+    return recompute(session, practitioner, policies=policies, now=now).state
+
+
+def recompute(
+    session: Session,
+    practitioner: Practitioner,
+    *,
+    policies: PolicySet,
+    now: dt.datetime,
+    snapshot: PractitionerState | None = None,
+) -> Recomputed:
     """Derive the person's state from the whole ledger and store it as the snapshot.
 
     Called by every write for the person, after its rows are flushed and while the lock is held,
-    so the snapshot is always the rules applied to the ledger as committed.
+    so the snapshot is always the rules applied to the ledger as committed. A caller that has
+    already read the snapshot under the lock passes it in.
     """
-    state = derive_from_ledger(session, practitioner, policies=policies)
-    version = queries.ledger_size(session, practitioner.id)
-    snapshot = session.get(PractitionerState, practitioner.id)
+    state, version = _derive(session, practitioner, policies)
+    if snapshot is None:
+        snapshot = session.get(PractitionerState, practitioner.id)
     mapping = rules.state_to_mapping(state)
     if snapshot is None:
         snapshot = PractitionerState(
@@ -77,8 +137,7 @@ def recompute_state(
         snapshot.updated_at = now
     _announce_ended_registrations(session, practitioner, previous, state, now=now)
     announce(session, practitioner, snapshot, state, today=local_date(now), now=now, sweep=False)
-    _sync_measures(session, practitioner, state, now=now)
-    return state
+    return Recomputed(state, _sync_measures(session, practitioner, state, now=now))
 
 
 def announce(
@@ -153,20 +212,26 @@ def _announce_ended_registrations(
 
 def _sync_measures(
     session: Session, practitioner: Practitioner, state: rules.PersonState, *, now: dt.datetime
-) -> None:
-    """Measures are tasks: new triggers become pending tasks; vanished causes are cancelled, not deleted."""
+) -> list[Measure]:
+    """Measures are tasks: new triggers become pending tasks; vanished causes are cancelled, not deleted.
+
+    Returns the measures left in force, in (triggered_on, id) order.
+    """
     stored = session.scalars(
         select(Measure).where(Measure.practitioner_id == practitioner.id, Measure.state != "cancelled")
     ).all()
     wanted = {(m.year, m.kind, m.violation_id): m for m in state.measures}
     have = {(m.year, m.kind, m.violation_id): m for m in stored}
+    live = []
     for key, measure in have.items():
-        if key not in wanted:
+        if key in wanted:
+            live.append(measure)
+        else:
             measure.state = "cancelled"
             measure.cancelled_at = now
     missing = [m for key, m in wanted.items() if key not in have]
     if not missing:
-        return
+        return _in_order(live)
     institutions = dict(
         session.execute(
             select(Violation.id, Violation.institution_id).where(
@@ -187,6 +252,7 @@ def _sync_measures(
         )
         session.add(measure)
         session.flush()  # the measure's id goes into the event and the caller's `triggered`
+        live.append(measure)
         events.emit(
             session,
             "measure.triggered",
@@ -203,6 +269,11 @@ def _sync_measures(
             practitioner_code=practitioner.code,
             institution_id=measure.institution_id,
         )
+    return _in_order(live)
+
+
+def _in_order(measures: list[Measure]) -> list[Measure]:
+    return sorted(measures, key=lambda m: (m.triggered_on, m.id))
 
 
 def stored_state(snapshot: PractitionerState | None) -> rules.PersonState:
@@ -214,15 +285,29 @@ def status_today(state: rules.PersonState, now: dt.datetime) -> rules.Eligibilit
 
 
 def standing_view(
-    session: Session, practitioner: Practitioner, state: rules.PersonState, *, year: int, now: dt.datetime
+    session: Session,
+    practitioner: Practitioner,
+    state: rules.PersonState,
+    *,
+    year: int,
+    now: dt.datetime,
+    measures: Sequence[Measure] | None = None,
 ) -> dict[str, Any]:
-    """The <Standing> of api.md for one score year, with status as of today."""
+    """The <Standing> of api.md for one score year, with status as of today.
+
+    `measures`: the person's live measures when the caller already holds them (a write).
+    """
     y = state.year(year)
-    measures = session.scalars(
-        select(Measure)
-        .where(Measure.practitioner_id == practitioner.id, Measure.year == year, Measure.state != "cancelled")
-        .order_by(Measure.triggered_on, Measure.id)
-    ).all()
+    if measures is None:
+        measures = session.scalars(
+            select(Measure)
+            .where(
+                Measure.practitioner_id == practitioner.id, Measure.year == year, Measure.state != "cancelled"
+            )
+            .order_by(Measure.triggered_on, Measure.id)
+        ).all()
+    else:
+        measures = [m for m in measures if m.year == year]
     today = status_today(state, now)
     return {
         "practitioner_code": practitioner.code,

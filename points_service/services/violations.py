@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
@@ -18,7 +19,7 @@ from . import events
 from .access import Principal, require
 from .audit import digest, record_audit
 from .errors import DuplicateCase, NotFound, RuleViolation
-from .state import measure_view, recompute_state, sanction_view, stored_state
+from .state import measure_view, recompute, sanction_view, stored_state
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class RecordedViolation:
     institution_code: str
     state: rules.PersonState
     created: bool
+    # the person's live measures after a new decision (None on a replay: read them when needed)
+    measures: Sequence[Measure] | None = None
+
+
+_BY_CASE_REF = select(Violation).where(Violation.case_ref == bindparam("case_ref"))
 
 
 def record_violation(
@@ -74,7 +80,7 @@ def record_violation(
             f"no practitioner {cmd.practitioner_code}", rule="api.md Violations", field="practitioner_code"
         )
 
-    existing = session.scalars(select(Violation).where(Violation.case_ref == cmd.case_ref)).one_or_none()
+    existing = session.scalars(_BY_CASE_REF, {"case_ref": cmd.case_ref}).one_or_none()
     if existing is not None:
         if existing.fingerprint != cmd.fingerprint():
             raise DuplicateCase(
@@ -123,7 +129,8 @@ def record_violation(
     except PolicyError as exc:
         raise RuleViolation(str(exc), rule=exc.rule, field=exc.field) from None
 
-    state = stored_state(queries.state_by_code(session, practitioner.code))
+    snapshot = queries.state_by_code(session, practitioner.code)
+    state = stored_state(snapshot)
     if not any(
         s.institution_code == institution.code and s.covers(cmd.occurred_on) for s in state.registrations
     ):
@@ -134,41 +141,43 @@ def record_violation(
             field="occurred_on",
         )
 
-    violation = Violation(
-        case_ref=cmd.case_ref,
-        practitioner_id=practitioner.id,
-        institution_id=institution.id,
-        behaviour_code=cmd.behaviour_code,
-        responsibility=cmd.responsibility,
-        adjustment=cmd.adjustment,
-        adjustment_reason=cmd.adjustment_reason,
-        points=points,
-        occurred_on=cmd.occurred_on,
-        decided_on=cmd.decided_on,
-        score_year=score_year(cmd.decided_on),
-        profile_id=policy.id,
-        description=cmd.description,
-        evidence_refs=list(cmd.evidence_refs),
-        fingerprint=cmd.fingerprint(),
-        created_at=now,
-        created_by=principal.actor,
-    )
-    session.add(violation)
-    session.flush()  # the violation id goes into the ledger entry
-    session.add(
-        LedgerEntry(
+    values = {
+        "case_ref": cmd.case_ref,
+        "practitioner_id": practitioner.id,
+        "institution_id": institution.id,
+        "behaviour_code": cmd.behaviour_code,
+        "responsibility": cmd.responsibility,
+        "adjustment": cmd.adjustment,
+        "adjustment_reason": cmd.adjustment_reason,
+        "points": points,
+        "occurred_on": cmd.occurred_on,
+        "decided_on": cmd.decided_on,
+        "score_year": score_year(cmd.decided_on),
+        "profile_id": policy.id,
+        "description": cmd.description,
+        "evidence_refs": list(cmd.evidence_refs),
+        "fingerprint": cmd.fingerprint(),
+        "created_at": now,
+        "created_by": principal.actor,
+    }
+    # table inserts, sent at once: the hottest write skips the unit of work and its flushes
+    violation_id = session.execute(
+        Violation.__table__.insert().values(**values).returning(Violation.__table__.c.id)
+    ).scalar_one()
+    violation = Violation(id=violation_id, **values)  # the row as written, for the response
+    session.execute(
+        LedgerEntry.__table__.insert().values(
             practitioner_id=practitioner.id,
             kind="decision",
             score_year=violation.score_year,
             effective_on=cmd.decided_on,
             points=points,
-            violation_id=violation.id,
+            violation_id=violation_id,
             profile_id=policy.id,
             recorded_at=now,
             recorded_by=principal.actor,
         )
     )
-    session.flush()
     events.emit(
         session,
         "violation.recorded",
@@ -188,7 +197,7 @@ def record_violation(
         practitioner_code=practitioner.code,
         institution_id=institution.id,
     )
-    state = recompute_state(session, practitioner, policies=policies, now=now)
+    recomputed = recompute(session, practitioner, policies=policies, now=now, snapshot=snapshot)
     record_audit(
         session,
         principal,
@@ -207,7 +216,9 @@ def record_violation(
         now=now,
         request_id=request_id,
     )
-    return RecordedViolation(violation, practitioner, institution.code, state, True)
+    return RecordedViolation(
+        violation, practitioner, institution.code, recomputed.state, True, recomputed.measures
+    )
 
 
 def get_violation(
@@ -276,13 +287,23 @@ def triggered_view(session: Session, recorded: RecordedViolation) -> list[dict[s
     code = recorded.practitioner.code
     for item in recorded.state.triggered_by(recorded.violation.id):
         if isinstance(item, rules.Measure):
-            row = session.scalars(
-                select(Measure).where(
-                    Measure.violation_id == recorded.violation.id,
-                    Measure.kind == item.kind,
-                    Measure.state != "cancelled",
+            if recorded.measures is not None:
+                row = next(
+                    (
+                        m
+                        for m in recorded.measures
+                        if m.violation_id == recorded.violation.id and m.kind == item.kind
+                    ),
+                    None,
                 )
-            ).first()
+            else:
+                row = session.scalars(
+                    select(Measure).where(
+                        Measure.violation_id == recorded.violation.id,
+                        Measure.kind == item.kind,
+                        Measure.state != "cancelled",
+                    )
+                ).first()
             if row is not None:
                 out.append({"type": "measure", **measure_view(row, code)})
         else:

@@ -232,6 +232,49 @@ def test_a_revocation_cancels_the_measure_it_triggered_without_deleting_it(
     assert _standing(admin, person)["measures"] == []
 
 
+def test_a_measure_whose_cause_comes_back_is_a_new_task_beside_the_cancelled_one(
+    client, session, admin, inspector, reviewer
+):
+    """Rule 13 with rules 23-24: 1 + 1 + 2 points make the third decision an agency talk; revoking
+    the first makes it an institution talk (the agency talk is cancelled); amending the second to
+    2 points makes it an agency talk again, as a new pending task."""
+    today = _decided()
+    if today.timetuple().tm_yday < 3:
+        pytest.skip("needs three days of this score year, so the decisions are ordered by date")
+    person, hospital = admin.person()
+    own = _self(client, session, person)
+    # on three days, so the amended entry (which keeps its decision date) still comes second
+    first, second, third = (
+        inspector.violation(
+            person,
+            hospital,
+            behaviour_code="B1-99",
+            points=points,
+            decided_on=(today - dt.timedelta(days=days_ago)).isoformat(),
+        )
+        for points, days_ago in ((1, 2), (1, 1), (2, 0))
+    )
+
+    def live() -> set[tuple[str, str]]:
+        return {
+            (m["kind"], m["state"])
+            for m in admin.get("/v1/measures", query={"institution_code": hospital})["items"]
+            if m["violation_id"] == third["id"]
+        }
+
+    assert live() == {("agency_talk", "pending")}
+    _decide(reviewer, _appeal(own, first), "revoked")
+    assert live() == {("agency_talk", "cancelled"), ("institution_talk", "pending")}
+    _decide(reviewer, _appeal(own, second), "amended", points=2)
+    measures = admin.get("/v1/measures", query={"institution_code": hospital})["items"]
+    assert sorted((m["kind"], m["state"]) for m in measures if m["violation_id"] == third["id"]) == [
+        ("agency_talk", "cancelled"),
+        ("agency_talk", "pending"),
+        ("institution_talk", "cancelled"),
+    ]
+    assert [m["kind"] for m in _standing(admin, person)["measures"]] == ["agency_talk"]
+
+
 def test_revoking_a_termination_reopens_its_registrations_and_lifts_the_bar(
     client, session, admin, inspector, reviewer
 ):

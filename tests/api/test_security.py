@@ -11,10 +11,9 @@ import uuid
 from dataclasses import replace
 
 import pytest
-from factories import Api, auth, code, gb11643, make_key
+from factories import Api, auth, code, gb11643, joined, make_key
 from factories import assert_problem as _problem
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
 
 from points_service import create_app
 from points_service.clock import local_today
@@ -38,13 +37,7 @@ def make_app(settings, engine, connection):
 
     def build(**changes):
         app = create_app(replace(settings, **changes), engine=engine)
-        runtime = app.extensions["points_service"]
-        app.extensions["points_service"] = replace(
-            runtime,
-            sessions=sessionmaker(
-                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-            ),
-        )
+        app.extensions["points_service"] = joined(app.extensions["points_service"], connection)
         return app
 
     return build

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import replace
 
-from factories import Api, code, make_key, new_id_number
+from factories import Api, code, joined, make_key, new_id_number
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -23,7 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from points_service.clock import local_today
 from points_service.persistence import queries
@@ -64,12 +63,7 @@ def test_the_stored_state_always_equals_the_rules_applied_to_the_ledger(engine, 
             self.connection = engine.connect()
             self.outer = self.connection.begin()
             self.runtime = base_app.extensions["points_service"]
-            base_app.extensions["points_service"] = replace(
-                self.runtime,
-                sessions=sessionmaker(
-                    bind=self.connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-                ),
-            )
+            base_app.extensions["points_service"] = joined(self.runtime, self.connection)
             client = base_app.test_client()
             with self._session() as session:
                 self.admin = Api(client, make_key(session, "admin"))

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 
 from points_service import create_app
 from points_service.clock import local_today
-from points_service.persistence.engine import make_engine
+from points_service.persistence.engine import make_web_engine
 from points_service.persistence.models import AuditEvent, LedgerEntry, OutboxEvent, Practitioner, Violation
 from points_service.services import violations as violations_svc
 from points_service.settings import Settings
@@ -76,7 +76,7 @@ ONCE = {"violations": 1, "ledger": 1, "audit": 1, "events": 1}
     ids=["postgresql-closed-port", "sqlite-unopenable-file"],
 )
 def test_with_the_database_gone_requests_are_503_with_retry_after_and_only_liveness_is_ok(url):
-    engine = make_engine(url)
+    engine = make_web_engine(url)
     try:
         app = create_app(Settings(database_url=url, rate_limit=""), engine=engine)
         client = app.test_client()
@@ -108,7 +108,7 @@ def test_with_the_database_gone_requests_are_503_with_retry_after_and_only_liven
 def _own_app(settings, database_url: str):
     """An app on an engine of its own, tagged with an application_name only its connections carry."""
     name = f"points-fault-{uuid.uuid4().hex[:12]}"
-    engine = make_engine(database_url, connect_args={"application_name": name})
+    engine = make_web_engine(database_url, connect_args={"application_name": name})
     try:
         yield create_app(settings, engine=engine), name
     finally:
@@ -165,7 +165,8 @@ def test_after_its_backends_are_terminated_the_pool_recovers_by_itself(own_app, 
     assert _terminate(engine, name) == len(before)
     assert _backends(engine, name) == set()
 
-    # the very next requests are served: pre-ping replaces the dead connections
+    # the very next requests are served: the first read that meets a dead connection runs again on
+    # a fresh one, and the pool, invalidated by that disconnect, replaces the others
     assert admin.get(f"/v1/practitioners/{person}")["code"] == person
     other = admin.institution()
     admin.get(f"/v1/institutions/{other}")
@@ -181,14 +182,14 @@ def test_a_backend_terminated_mid_request_is_a_503_and_nothing_of_the_write_rema
     admin, inspector_key, person, hospital = _setup(app)
     sessions = app.extensions["points_service"].sessions
     standing = admin.get(f"/v1/practitioners/{person}/standing")
-    original = violations_svc.recompute_state
+    original = violations_svc.recompute
 
     def terminated(session, *args, **kwargs):
         # after the violation and its ledger entry were inserted, the connection dies under the request
         session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
         return original(session, *args, **kwargs)
 
-    monkeypatch.setattr(violations_svc, "recompute_state", terminated)
+    monkeypatch.setattr(violations_svc, "recompute", terminated)
     case_ref, rid = code("CASE-"), f"fault-{uuid.uuid4().hex}"
     client = app.test_client()
     body = _violation(person, hospital, case_ref)
@@ -212,7 +213,7 @@ def test_a_backend_terminated_mid_request_is_a_503_and_nothing_of_the_write_rema
 
 
 def _fail_between_ledger_and_state(monkeypatch) -> list[int]:
-    """recompute_state raises; returns how many ledger entries the failing request had inserted."""
+    """recompute raises; returns how many ledger entries the failing request had inserted."""
     seen: list[int] = []
 
     def broken(session, practitioner, *args, **kwargs):
@@ -225,7 +226,7 @@ def _fail_between_ledger_and_state(monkeypatch) -> list[int]:
         )
         raise RuntimeError("injected failure between the ledger insert and the state update")
 
-    monkeypatch.setattr(violations_svc, "recompute_state", broken)
+    monkeypatch.setattr(violations_svc, "recompute", broken)
     return seen
 
 
