@@ -917,13 +917,16 @@ def bench_memory(
         f"memory: mixed eligibility GETs (50% plain, 15% ?at=, 7% ?institution_code=, 10% standing, "
         f"5% unknown code, 13% floor) until every worker has served {per_worker:,} requests"
     )
+    # 8 keep-alive connections per worker: with only 8 in all, a worker that lost the accept races
+    # could sit idle for a whole chunk and never reach the count (this measures memory, not latency)
+    spread = Load(load.wrk, connections=max(load.connections, 8 * len(pids)))
     while True:
         served = served_by_worker(server, pids)
         behind = per_worker - min(served.values())
         if behind <= 0 or time.monotonic() >= deadline:
             break
         chunk = min(60.0, max(5.0, behind * len(pids) / rate * 1.05), deadline - time.monotonic() + 1)
-        result = load.run("get", chunk, {"BENCH_PATHS": str(path), "BENCH_KEY": key})
+        result = spread.run("get", chunk, {"BENCH_PATHS": str(path), "BENCH_KEY": key})
         sent += result["requests"]
         rate = max(100.0, result["rps"])
         log(
