@@ -12,7 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy.engine import make_url
@@ -112,16 +114,15 @@ def keys() -> None:
 def keys_create(role, institution_code, practitioner_code, name, expires_in_days) -> None:
     """Create an API key and print it once."""
     from .clock import utc_now
-    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .persistence.engine import transaction
     from .services.errors import PointsServiceError
     from .services.keys import CreateKey, create_key
 
     settings = _settings()
     now = utc_now()
     expires = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
-    sessions = make_sessionmaker(make_engine(settings.database_url))
     try:
-        with transaction(sessions, write=True) as session:
+        with _sessions(settings.database_url) as sessions, transaction(sessions, write=True) as session:
             key, secret = create_key(
                 session,
                 CreateKey(
@@ -142,10 +143,10 @@ def keys_create(role, institution_code, practitioner_code, name, expires_in_days
 @keys.command("list")
 def keys_list() -> None:
     """List keys: prefix, role, scope, name, created, last used, expiry, revocation (never the key)."""
-    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .persistence.engine import transaction
     from .services.keys import list_keys
 
-    with transaction(make_sessionmaker(make_engine(_settings().database_url)), write=False) as session:
+    with _sessions(_settings().database_url) as sessions, transaction(sessions, write=False) as session:
         rows = list_keys(session)
     click.echo(
         f"{'id':>4}  {'prefix':<14} {'role':<12} {'scope':<20} {'last used':<20} {'expires':<20} state  name"
@@ -167,12 +168,12 @@ def _when(value) -> str:
 def keys_revoke(key_ref: str) -> None:
     """Revoke a key by id or prefix; it gets 401 from the next request on."""
     from .clock import utc_now
-    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .persistence.engine import transaction
     from .services.errors import PointsServiceError
     from .services.keys import revoke_key
 
     try:
-        with transaction(make_sessionmaker(make_engine(_settings().database_url)), write=True) as session:
+        with _sessions(_settings().database_url) as sessions, transaction(sessions, write=True) as session:
             key = revoke_key(session, key_ref, now=utc_now())
     except PointsServiceError as exc:
         raise click.ClickException(exc.detail) from None
@@ -191,12 +192,12 @@ def keys_revoke(key_ref: str) -> None:
 def keys_rotate(key_ref: str, grace_days: int) -> None:
     """Issue a new key with the same role and scope; the old one expires after the grace period."""
     from .clock import utc_now
-    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .persistence.engine import transaction
     from .services.errors import PointsServiceError
     from .services.keys import rotate_key
 
     try:
-        with transaction(make_sessionmaker(make_engine(_settings().database_url)), write=True) as session:
+        with _sessions(_settings().database_url) as sessions, transaction(sessions, write=True) as session:
             key, secret = rotate_key(session, key_ref, grace=dt.timedelta(days=grace_days), now=utc_now())
     except PointsServiceError as exc:
         raise click.ClickException(exc.detail) from None
@@ -281,6 +282,18 @@ def _gunicorn_argv(bind: str, *extra: str) -> list[str]:
         *extra,
         "points_service.wsgi:app",
     ]
+
+
+@contextlib.contextmanager
+def _sessions(url: str) -> Iterator[Any]:
+    """Sessions for one command; the engine's connections are closed when it ends."""
+    from .persistence.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
 
 
 def _runtime(settings: Settings):
