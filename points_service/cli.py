@@ -235,8 +235,8 @@ def pii_rotate(batch: int) -> None:
     from .services.pii_rotation import rotate_encryption
 
     settings = _settings()
-    sessions, keys = _runtime(settings)
-    counts = rotate_encryption(sessions, keys, batch=batch)
+    with _runtime(settings) as (sessions, keys):
+        counts = rotate_encryption(sessions, keys, batch=batch)
     click.echo(
         f"re-encrypted {counts['practitioners']} national IDs and {counts['webhooks']} webhook secrets "
         f"under key {keys.active_key_id}"
@@ -248,15 +248,13 @@ def pii_rotate(batch: int) -> None:
 
 def _ensure_admin_key(settings: Settings) -> None:
     from .clock import utc_now
-    from .persistence.engine import make_engine, make_sessionmaker, transaction
+    from .persistence.engine import transaction
     from .services.keys import CreateKey, create_key, has_admin_key
 
-    engine = make_engine(settings.database_url)
-    with transaction(make_sessionmaker(engine), write=True) as session:
+    with _sessions(settings.database_url) as sessions, transaction(sessions, write=True) as session:
         if has_admin_key(session):
             return
         _, secret = create_key(session, CreateKey(role="admin", name="first-start admin"), now=utc_now())
-    engine.dispose()
     click.echo("\n  First start: an admin API key was created. It is shown only now:\n", err=True)
     click.echo(f"  POINTS_ADMIN_KEY={secret}\n", err=True)
 
@@ -296,13 +294,13 @@ def _sessions(url: str) -> Iterator[Any]:
         engine.dispose()
 
 
-def _runtime(settings: Settings):
-    from .persistence.engine import make_engine, make_sessionmaker
+@contextlib.contextmanager
+def _runtime(settings: Settings) -> Iterator[tuple[Any, Any]]:
+    """Sessions and the PII keys for one command; the engine is closed when it ends."""
     from .persistence.pii import PiiKeys
 
-    return make_sessionmaker(make_engine(settings.database_url)), PiiKeys.from_settings(
-        settings.encryption_keys, settings.index_key
-    )
+    with _sessions(settings.database_url) as sessions:
+        yield sessions, PiiKeys.from_settings(settings.encryption_keys, settings.index_key)
 
 
 @main.command("run")
@@ -377,13 +375,13 @@ def scheduler_run() -> None:
     configure_logging(settings.log_level)
     # APScheduler narrates every run at INFO; our own job lines say what each sweep did
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    sessions, pii = _runtime(settings)
-    click.echo("scheduler running (Asia/Shanghai); Ctrl-C stops it", err=True)
-    scheduler = build_scheduler(settings, sessions, pii)
-    # graceful: a running sweep finishes its transaction before the process exits
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=True))
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+    with _runtime(settings) as (sessions, pii):
+        click.echo("scheduler running (Asia/Shanghai); Ctrl-C stops it", err=True)
+        scheduler = build_scheduler(settings, sessions, pii)
+        # graceful: a running sweep finishes its transaction before the process exits
+        signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=True))
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            scheduler.start()
 
 
 @main.group()
@@ -412,10 +410,10 @@ def jobs_run(name: str, today) -> None:
     from .services.sweeps import run_job
 
     settings = _settings()
-    sessions, pii = _runtime(settings)
-    result = run_job(
-        sessions, name, settings=settings, pii=pii, now=utc_now(), today=today.date() if today else None
-    )
+    with _runtime(settings) as (sessions, pii):
+        result = run_job(
+            sessions, name, settings=settings, pii=pii, now=utc_now(), today=today.date() if today else None
+        )
     click.echo(json.dumps(result, default=str))
 
 

@@ -34,9 +34,8 @@ def import_(kind: str, file: Path, skip_bad: bool) -> None:
     from .services.bulk import ImportRefused, import_csv
 
     settings = cli._settings()
-    sessions, keys = cli._runtime(settings)
     try:
-        with transaction(sessions, write=True) as session:
+        with cli._runtime(settings) as (sessions, keys), transaction(sessions, write=True) as session:
             report = import_csv(
                 session,
                 kind,
@@ -50,8 +49,6 @@ def import_(kind: str, file: Path, skip_bad: bool) -> None:
         click.echo(f"{file.name}: {exc}", err=True)
         click.echo(f"{file.name}: nothing imported", err=True)
         raise SystemExit(1) from None
-    finally:
-        sessions.kw["bind"].dispose()
     for line, message in report.errors:
         click.echo(f"line {line}: {message}", err=True)
     if report.refused:
@@ -86,10 +83,9 @@ def demo_seed(n: int, m: int, k: int | None, seed: int) -> None:
     from .services.bulk import seed_demo
 
     settings = cli._settings()
-    sessions, keys = cli._runtime(settings)
     started = time.perf_counter()
     try:
-        with transaction(sessions, write=True) as session:
+        with cli._runtime(settings) as (sessions, keys), transaction(sessions, write=True) as session:
             summary = seed_demo(
                 session,
                 practitioners=n,
@@ -103,8 +99,6 @@ def demo_seed(n: int, m: int, k: int | None, seed: int) -> None:
             )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        sessions.kw["bind"].dispose()
     elapsed = time.perf_counter() - started
     status = ", ".join(f"{count} {name}" for name, count in sorted(summary.status.items()))
     click.echo(
