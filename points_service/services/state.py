@@ -7,50 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..persistence.models import (
-    Institution,
-    LedgerEntry,
-    Measure,
-    Practitioner,
-    PractitionerState,
-    Registration,
-    Violation,
-)
+from ..persistence import queries
+from ..persistence.models import Measure, Practitioner, PractitionerState, Violation
 from ..rules import standing as rules
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
 from . import events
 
 EMPTY_STATE = rules.PersonState()
-
-
-# the columns the rules read: plain rows, not ORM entities, because every write replays the ledger
-_LEDGER_COLUMNS = (
-    LedgerEntry.id,
-    LedgerEntry.kind,
-    LedgerEntry.violation_id,
-    LedgerEntry.reverses_entry_id,
-    LedgerEntry.repair_id,
-    LedgerEntry.activity,
-    LedgerEntry.effective_on,
-    LedgerEntry.points,
-    LedgerEntry.profile_id,
-)
-
-
-# built once: every write for a person runs these two
-_LEDGER = (
-    select(*_LEDGER_COLUMNS).where(LedgerEntry.practitioner_id == bindparam("pid")).order_by(LedgerEntry.id)
-)
-_REGISTRATIONS = (
-    select(Registration.id, Institution.code, Registration.start_date, Registration.end_date)
-    .join(Institution, Institution.id == Registration.institution_id)
-    .where(Registration.practitioner_id == bindparam("pid"))
-    .order_by(Registration.start_date, Registration.id)
-)
 
 
 def derive_from_ledger(
@@ -64,7 +31,7 @@ def _derive(
     session: Session, practitioner: Practitioner, policies: PolicySet
 ) -> tuple[rules.PersonState, int]:
     """The derived state and the number of ledger entries it was derived from (the snapshot version)."""
-    entries = session.execute(_LEDGER, {"pid": practitioner.id}).all()
+    entries = queries.ledger_rows(session, practitioner.id)
     state = rules.derive_state(
         decisions=[
             rules.Decision(e.id, e.violation_id, e.effective_on, e.points, e.profile_id)
@@ -80,7 +47,7 @@ def _derive(
             if e.kind == "repair"
         ],
         registrations=[
-            rules.Registration(*row) for row in session.execute(_REGISTRATIONS, {"pid": practitioner.id})
+            rules.Registration(*row) for row in queries.registration_spans(session, practitioner.id)
         ],
         policies=policies.profiles,
     )
