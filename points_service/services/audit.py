@@ -21,6 +21,9 @@ def digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
+_INSERT = AuditEvent.__table__.insert()
+
+
 def record_audit(
     session: Session,
     principal: Principal | None,
@@ -37,15 +40,16 @@ def record_audit(
     A table insert, sent at once, in the caller's transaction (no unit-of-work flush).
     """
     session.execute(
-        AuditEvent.__table__.insert().values(
-            at=now,
-            actor=principal.actor if principal else "system",
-            role=principal.role if principal else "system",
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            request_id=request_id,
-            digest=digest(detail),
-            detail=detail,
-        )
+        _INSERT,
+        {
+            "at": now,
+            "actor": principal.actor if principal else "system",
+            "role": principal.role if principal else "system",
+            "action": action,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "request_id": request_id,
+            "digest": digest(detail),
+            "detail": detail,
+        },
     )

@@ -43,6 +43,10 @@ EVENT_TYPES = (
 SOURCE = "/points-service"
 
 
+def _current_txid():
+    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
+
+
 def emit(
     session: Session,
     type_: str,
@@ -61,7 +65,6 @@ def emit(
     assert type_ in EVENT_TYPES, type_
     postgresql = session.get_bind().dialect.name == "postgresql"
     values = {
-        "txid": _current_txid() if postgresql else None,
         "event_id": str(uuid.uuid4()),
         "type": type_,
         "subject": f"practitioners/{practitioner_code}" if practitioner_code else None,
@@ -73,18 +76,23 @@ def emit(
     }
     table = OutboxEvent.__table__
     if dedupe_key is None:
-        # a table insert, sent at once: no unit-of-work flush on the write path
-        session.execute(table.insert().values(**values))
+        # a table insert built once, sent at once: no unit-of-work flush on the write path
+        session.execute(_INSERT_PG if postgresql else _INSERT, values)
         return True
     insert = pg_insert if postgresql else sqlite_insert
     written = session.execute(
         insert(table)
-        .values(**values)
+        .values(txid=_current_txid() if postgresql else None, **values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         # rowcount is -1 under psycopg for this statement; RETURNING says whether it was written
         .returning(table.c.id)
     ).first()
     return written is not None
+
+
+# the transaction id orders the feed on PostgreSQL (positioned_after); SQLite has none
+_INSERT = OutboxEvent.__table__.insert()
+_INSERT_PG = OutboxEvent.__table__.insert().values(txid=_current_txid())
 
 
 def cloud_event(event: OutboxEvent) -> dict[str, Any]:
@@ -119,10 +127,6 @@ def visible_to(role: str, institution_id: int | None, practitioner_id: int | Non
         OutboxEvent.practitioner_id.is_(None),
         and_(staff, or_(OutboxEvent.institution_id.is_(None), OutboxEvent.institution_id == institution_id)),
     )
-
-
-def _current_txid():
-    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
 
 
 def positioned_after(session: Session, after: tuple[int, int]):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
-from ..persistence.models import Measure, Practitioner, PractitionerState, Violation
+from ..persistence.models import Measure, PractitionerState, Violation
 from ..rules import standing as rules
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
@@ -20,16 +20,24 @@ from . import events
 EMPTY_STATE = rules.PersonState()
 
 
+class PersonRef(Protocol):
+    """What the state functions need of a person: a Practitioner, or a row of (id, code)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def code(self) -> str: ...
+
+
 def derive_from_ledger(
-    session: Session, practitioner: Practitioner, *, policies: PolicySet
+    session: Session, practitioner: PersonRef, *, policies: PolicySet
 ) -> rules.PersonState:
     """The rules applied to the person's whole ledger and registrations, as stored now."""
     return _derive(session, practitioner, policies)[0]
 
 
-def _derive(
-    session: Session, practitioner: Practitioner, policies: PolicySet
-) -> tuple[rules.PersonState, int]:
+def _derive(session: Session, practitioner: PersonRef, policies: PolicySet) -> tuple[rules.PersonState, int]:
     """The derived state and the number of ledger entries it was derived from (the snapshot version)."""
     entries = queries.ledger_rows(session, practitioner.id)
     state = rules.derive_state(
@@ -57,60 +65,63 @@ def _derive(
 @dataclass(frozen=True)
 class Recomputed:
     state: rules.PersonState
-    # the person's measures that are not cancelled, after the sync: callers build views from
-    # these instead of reading them again
-    measures: Sequence[Measure]
+    # the person's live measure tasks when the recompute read them (it changed them, or the state
+    # has none): callers build views from these; None: read them if needed
+    measures: Sequence[MeasureRow] | None
+
+
+@dataclass(frozen=True)
+class MeasureRow:
+    """A measure task as the views show it: a row read or written by the recompute."""
+
+    id: int
+    year: int
+    kind: str
+    violation_id: int
+    institution_id: int
+    triggered_on: dt.date
+    state: str
+    completed_on: dt.date | None = None
+    note: str | None = None
 
 
 def recompute_state(
-    session: Session, practitioner: Practitioner, *, policies: PolicySet, now: dt.datetime
+    session: Session, practitioner: PersonRef, *, policies: PolicySet, now: dt.datetime
 ) -> rules.PersonState:
     return recompute(session, practitioner, policies=policies, now=now).state
 
 
 def recompute(
     session: Session,
-    practitioner: Practitioner,
+    practitioner: PersonRef,
     *,
     policies: PolicySet,
     now: dt.datetime,
-    snapshot: PractitionerState | None = None,
+    snapshot: queries.Snapshot | None = None,
 ) -> Recomputed:
     """Derive the person's state from the whole ledger and store it as the snapshot.
 
-    Called by every write for the person, after its rows are flushed and while the lock is held,
+    Called by every write for the person, after its rows are written and while the lock is held,
     so the snapshot is always the rules applied to the ledger as committed. A caller that has
-    already read the snapshot under the lock passes it in.
+    already read the snapshot under the lock passes it in. Table statements throughout: this runs
+    on every write.
     """
     state, version = _derive(session, practitioner, policies)
     if snapshot is None:
-        snapshot = session.get(PractitionerState, practitioner.id)
-    mapping = rules.state_to_mapping(state)
-    if snapshot is None:
-        snapshot = PractitionerState(
-            practitioner_id=practitioner.id,
-            practitioner_code=practitioner.code,
-            ledger_version=version,
-            state=mapping,
-            updated_at=now,
-            announced_status="not_registered",
-        )
-        session.add(snapshot)
-        previous = EMPTY_STATE
-    else:
-        previous = rules.state_from_mapping(snapshot.state)
-        snapshot.ledger_version = version
-        snapshot.state = mapping
-        snapshot.updated_at = now
-    _announce_ended_registrations(session, practitioner, previous, state, now=now)
+        snapshot = queries.snapshot_of(session, practitioner.id, practitioner.code)
+    previous = rules.state_from_mapping(snapshot.state) if snapshot.stored and snapshot.state else None
+    snapshot.ledger_version = version
+    snapshot.state = rules.state_to_mapping(state)
+    _announce_ended_registrations(session, practitioner, previous or EMPTY_STATE, state, now=now)
     announce(session, practitioner, snapshot, state, today=local_date(now), now=now, sweep=False)
-    return Recomputed(state, _sync_measures(session, practitioner, state, now=now))
+    queries.store_snapshot(session, snapshot, now=now)
+    return Recomputed(state, _sync_measures(session, practitioner, previous, state, now=now))
 
 
 def announce(
     session: Session,
-    practitioner: Practitioner,
-    snapshot: PractitionerState,
+    practitioner: PersonRef,
+    snapshot: PractitionerState | queries.Snapshot,
     state: rules.PersonState,
     *,
     today: dt.date,
@@ -150,7 +161,7 @@ def announce(
 
 def _announce_ended_registrations(
     session: Session,
-    practitioner: Practitioner,
+    practitioner: PersonRef,
     previous: rules.PersonState,
     state: rules.PersonState,
     *,
@@ -177,54 +188,72 @@ def _announce_ended_registrations(
             )
 
 
+_INSERT_MEASURE = Measure.__table__.insert().returning(Measure.__table__.c.id)
+_CANCEL_MEASURES = (
+    update(Measure.__table__)
+    .where(Measure.__table__.c.id.in_(bindparam("ids", expanding=True)))
+    .values(state="cancelled", cancelled_at=bindparam("now"))
+)
+
+
 def _sync_measures(
-    session: Session, practitioner: Practitioner, state: rules.PersonState, *, now: dt.datetime
-) -> list[Measure]:
+    session: Session,
+    practitioner: PersonRef,
+    previous: rules.PersonState | None,
+    state: rules.PersonState,
+    *,
+    now: dt.datetime,
+) -> list[MeasureRow] | None:
     """Measures are tasks: new triggers become pending tasks; vanished causes are cancelled, not deleted.
 
-    Returns the measures left in force, in (triggered_on, id) order.
+    The live tasks are always the measures of the last stored state (each recompute syncs them),
+    so when those did not change there is nothing to read or write. Returns the live tasks in
+    (triggered_on, id) order when it read them, None when it did not need to.
     """
-    stored = session.scalars(
-        select(Measure).where(Measure.practitioner_id == practitioner.id, Measure.state != "cancelled")
-    ).all()
+    if previous is not None and previous.measures == state.measures:
+        return [] if not state.measures else None
+    stored = [MeasureRow(**row._mapping) for row in queries.live_measures(session, practitioner.id)]
     wanted = {(m.year, m.kind, m.violation_id): m for m in state.measures}
-    have = {(m.year, m.kind, m.violation_id): m for m in stored}
-    live = []
-    for key, measure in have.items():
-        if key in wanted:
-            live.append(measure)
-        else:
-            measure.state = "cancelled"
-            measure.cancelled_at = now
+    live = [m for m in stored if (m.year, m.kind, m.violation_id) in wanted]
+    have = {(m.year, m.kind, m.violation_id) for m in stored}
+    vanished = [m.id for m in stored if (m.year, m.kind, m.violation_id) not in wanted]
+    if vanished:
+        session.execute(_CANCEL_MEASURES, {"ids": vanished, "now": now})
+        queries.expire_cached(session, Measure, vanished)
     missing = [m for key, m in wanted.items() if key not in have]
-    if not missing:
-        return _in_order(live)
-    institutions = dict(
-        session.execute(
-            select(Violation.id, Violation.institution_id).where(
-                Violation.id.in_([m.violation_id for m in missing])
-            )
-        ).all()
-    )
+    if missing:
+        institutions = dict(
+            session.execute(
+                select(Violation.id, Violation.institution_id).where(
+                    Violation.id.in_([m.violation_id for m in missing])
+                )
+            ).all()
+        )
     for m in missing:
-        measure = Measure(
-            practitioner_id=practitioner.id,
-            institution_id=institutions[m.violation_id],
-            violation_id=m.violation_id,
+        row = MeasureRow(
+            id=0,
             year=m.year,
             kind=m.kind,
+            violation_id=m.violation_id,
+            institution_id=institutions[m.violation_id],
             triggered_on=m.triggered_on,
             state="pending",
-            created_at=now,
         )
-        session.add(measure)
-        session.flush()  # the measure's id goes into the event and the caller's `triggered`
-        live.append(measure)
+        values = asdict(row)
+        del values["id"]
+        # the id goes into the event and the caller's `triggered`
+        row = replace(
+            row,
+            id=session.execute(
+                _INSERT_MEASURE, {**values, "practitioner_id": practitioner.id, "created_at": now}
+            ).scalar_one(),
+        )
+        live.append(row)
         events.emit(
             session,
             "measure.triggered",
             data={
-                "measure_id": measure.id,
+                "measure_id": row.id,
                 "kind": m.kind,
                 "practitioner_code": practitioner.code,
                 "year": m.year,
@@ -234,17 +263,15 @@ def _sync_measures(
             now=now,
             practitioner_id=practitioner.id,
             practitioner_code=practitioner.code,
-            institution_id=measure.institution_id,
+            institution_id=row.institution_id,
         )
-    return _in_order(live)
+    return sorted(live, key=lambda m: (m.triggered_on, m.id))
 
 
-def _in_order(measures: list[Measure]) -> list[Measure]:
-    return sorted(measures, key=lambda m: (m.triggered_on, m.id))
-
-
-def stored_state(snapshot: PractitionerState | None) -> rules.PersonState:
-    return rules.state_from_mapping(snapshot.state) if snapshot is not None else EMPTY_STATE
+def stored_state(snapshot: PractitionerState | queries.Snapshot | None) -> rules.PersonState:
+    if snapshot is None or not snapshot.state:
+        return EMPTY_STATE
+    return rules.state_from_mapping(snapshot.state)
 
 
 def status_today(state: rules.PersonState, now: dt.datetime) -> rules.Eligibility:
@@ -253,12 +280,12 @@ def status_today(state: rules.PersonState, now: dt.datetime) -> rules.Eligibilit
 
 def standing_view(
     session: Session,
-    practitioner: Practitioner,
+    practitioner: PersonRef,
     state: rules.PersonState,
     *,
     year: int,
     now: dt.datetime,
-    measures: Sequence[Measure] | None = None,
+    measures: Sequence[MeasureRow] | None = None,
 ) -> dict[str, Any]:
     """The <Standing> of api.md for one score year, with status as of today.
 
@@ -293,7 +320,7 @@ def standing_view(
     }
 
 
-def measure_view(m: Measure, practitioner_code: str) -> dict[str, Any]:
+def measure_view(m: Measure | MeasureRow, practitioner_code: str) -> dict[str, Any]:
     return {
         "id": m.id,
         "practitioner_code": practitioner_code,

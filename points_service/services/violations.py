@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
@@ -19,7 +19,7 @@ from . import events
 from .access import Principal, require
 from .audit import digest, record_audit
 from .errors import DuplicateCase, NotFound, RuleViolation
-from .state import measure_view, recompute, sanction_view, stored_state
+from .state import MeasureRow, PersonRef, measure_view, recompute, sanction_view, stored_state
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,18 @@ class RecordViolation:
 @dataclass(frozen=True)
 class RecordedViolation:
     violation: Violation
-    practitioner: Practitioner
+    practitioner: PersonRef
     institution_code: str
     state: rules.PersonState
     created: bool
-    # the person's live measures after a new decision (None on a replay: read them when needed)
-    measures: Sequence[Measure] | None = None
+    # the person's live measures after a new decision, when the write read them (None: read
+    # them when needed)
+    measures: Sequence[MeasureRow] | None = None
 
 
-_BY_CASE_REF = select(Violation).where(Violation.case_ref == bindparam("case_ref"))
+_VIOLATIONS = Violation.__table__
+_INSERT_VIOLATION = _VIOLATIONS.insert().returning(_VIOLATIONS.c.id)
+_INSERT_LEDGER_ENTRY = LedgerEntry.__table__.insert()
 
 
 def record_violation(
@@ -67,27 +70,36 @@ def record_violation(
     now: dt.datetime,
     request_id: str | None = None,
 ) -> RecordedViolation:
+    """Record a decision: the hottest write, so a few table statements, each built once.
+
+    Every write for a person is serialised by the lock taken first, so each threshold is crossed
+    once, in order; the snapshot and the case_ref are read after it, so they are current.
+    """
     require(principal, "violations:write")
-    institution = queries.institution_by_code(session, cmd.institution_code)
-    if institution is None:
+    person = queries.lock_for_decision(session, cmd.practitioner_code, cmd.institution_code)
+    if person is None or person.institution_id is None:
+        if person is None and queries.institution_by_code(session, cmd.institution_code) is not None:
+            raise RuleViolation(
+                f"no practitioner {cmd.practitioner_code}",
+                rule="api.md Violations",
+                field="practitioner_code",
+            )
         raise RuleViolation(
             f"no institution {cmd.institution_code}", rule="api.md Violations", field="institution_code"
         )
-    # every write for a person is serialised here, so each threshold is crossed once, in order
-    practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
-    if practitioner is None:
-        raise RuleViolation(
-            f"no practitioner {cmd.practitioner_code}", rule="api.md Violations", field="practitioner_code"
-        )
-
-    existing = session.scalars(_BY_CASE_REF, {"case_ref": cmd.case_ref}).one_or_none()
-    if existing is not None:
-        if existing.fingerprint != cmd.fingerprint():
+    fingerprint = cmd.fingerprint()
+    snapshot, existing_id, existing_fingerprint = queries.decision_context(
+        session, person.id, person.code, cmd.case_ref
+    )
+    if existing_id is not None:
+        if existing_fingerprint != fingerprint:
             raise DuplicateCase(
                 f"case {cmd.case_ref} is already recorded with different content",
-                violation_id=existing.id,
-                location=f"/v1/violations/{existing.id}",
+                violation_id=existing_id,
+                location=f"/v1/violations/{existing_id}",
             )
+        existing = session.get(Violation, existing_id)
+        assert existing is not None
         owner = session.get(Practitioner, existing.practitioner_id)
         assert owner is not None
         return RecordedViolation(
@@ -122,20 +134,19 @@ def record_violation(
             field="adjustment_reason",
         )
     try:
-        policy = policies.profile_for(institution.region_code, cmd.decided_on)
+        policy = policies.profile_for(person.region_code, cmd.decided_on)
         points = policy.points_for(
             cmd.behaviour_code, cmd.responsibility, points=cmd.points, adjustment=cmd.adjustment
         )
     except PolicyError as exc:
         raise RuleViolation(str(exc), rule=exc.rule, field=exc.field) from None
 
-    snapshot = queries.state_by_code(session, practitioner.code)
-    state = stored_state(snapshot)
     if not any(
-        s.institution_code == institution.code and s.covers(cmd.occurred_on) for s in state.registrations
+        s.institution_code == cmd.institution_code and s.covers(cmd.occurred_on)
+        for s in stored_state(snapshot).registrations
     ):
         raise RuleViolation(
-            f"practitioner {practitioner.code} was not registered at {institution.code} on "
+            f"practitioner {person.code} was not registered at {cmd.institution_code} on "
             f"{cmd.occurred_on.isoformat()}",
             rule="policy.md rules 4 and 6",
             field="occurred_on",
@@ -143,8 +154,8 @@ def record_violation(
 
     values = {
         "case_ref": cmd.case_ref,
-        "practitioner_id": practitioner.id,
-        "institution_id": institution.id,
+        "practitioner_id": person.id,
+        "institution_id": person.institution_id,
         "behaviour_code": cmd.behaviour_code,
         "responsibility": cmd.responsibility,
         "adjustment": cmd.adjustment,
@@ -156,58 +167,56 @@ def record_violation(
         "profile_id": policy.id,
         "description": cmd.description,
         "evidence_refs": list(cmd.evidence_refs),
-        "fingerprint": cmd.fingerprint(),
+        "fingerprint": fingerprint,
         "created_at": now,
         "created_by": principal.actor,
     }
-    # table inserts, sent at once: the hottest write skips the unit of work and its flushes
-    violation_id = session.execute(
-        Violation.__table__.insert().values(**values).returning(Violation.__table__.c.id)
-    ).scalar_one()
+    violation_id = session.execute(_INSERT_VIOLATION, values).scalar_one()
     violation = Violation(id=violation_id, **values)  # the row as written, for the response
     session.execute(
-        LedgerEntry.__table__.insert().values(
-            practitioner_id=practitioner.id,
-            kind="decision",
-            score_year=violation.score_year,
-            effective_on=cmd.decided_on,
-            points=points,
-            violation_id=violation_id,
-            profile_id=policy.id,
-            recorded_at=now,
-            recorded_by=principal.actor,
-        )
+        _INSERT_LEDGER_ENTRY,
+        {
+            "practitioner_id": person.id,
+            "kind": "decision",
+            "score_year": violation.score_year,
+            "effective_on": cmd.decided_on,
+            "points": points,
+            "violation_id": violation_id,
+            "profile_id": policy.id,
+            "recorded_at": now,
+            "recorded_by": principal.actor,
+        },
     )
     events.emit(
         session,
         "violation.recorded",
         data={
-            "violation_id": violation.id,
+            "violation_id": violation_id,
             "case_ref": cmd.case_ref,
-            "practitioner_code": practitioner.code,
-            "institution_code": institution.code,
+            "practitioner_code": person.code,
+            "institution_code": cmd.institution_code,
             "behaviour_code": cmd.behaviour_code,
             "points": points,
             "decided_on": cmd.decided_on.isoformat(),
             "score_year": violation.score_year,
-            "link": f"/v1/violations/{violation.id}",
+            "link": f"/v1/violations/{violation_id}",
         },
         now=now,
-        practitioner_id=practitioner.id,
-        practitioner_code=practitioner.code,
-        institution_id=institution.id,
+        practitioner_id=person.id,
+        practitioner_code=person.code,
+        institution_id=person.institution_id,
     )
-    recomputed = recompute(session, practitioner, policies=policies, now=now, snapshot=snapshot)
+    recomputed = recompute(session, person, policies=policies, now=now, snapshot=snapshot)
     record_audit(
         session,
         principal,
         action="violation.recorded",
         object_type="violation",
-        object_id=violation.id,
+        object_id=violation_id,
         detail={
             "case_ref": cmd.case_ref,
-            "practitioner_code": practitioner.code,
-            "institution_code": institution.code,
+            "practitioner_code": person.code,
+            "institution_code": cmd.institution_code,
             "behaviour_code": cmd.behaviour_code,
             "points": points,
             "decided_on": cmd.decided_on.isoformat(),
@@ -217,7 +226,7 @@ def record_violation(
         request_id=request_id,
     )
     return RecordedViolation(
-        violation, practitioner, institution.code, recomputed.state, True, recomputed.measures
+        violation, person, cmd.institution_code, recomputed.state, True, recomputed.measures
     )
 
 
