@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, exists, select, update
+from sqlalchemy import Row, bindparam, exists, literal_column, select
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -19,6 +19,8 @@ from .models import (
     Registration,
     Violation,
 )
+from .sql import json_rows, next_id
+from .writes import Writes
 
 
 def institution_by_code(session: Session, code: str) -> Institution | None:
@@ -36,8 +38,7 @@ def lock_practitioner(session: Session, code: str) -> Practitioner | None:
     ).one_or_none()
 
 
-# One shape for the person's ledger and for their registrations, built once: every write replays
-# both. The row variants (plain columns, no ORM entities) are what the rules read.
+# One shape for the person's ledger and for their registrations: every write replays both.
 def _ledger(*columns):
     return select(*columns).where(LedgerEntry.practitioner_id == bindparam("pid")).order_by(LedgerEntry.id)
 
@@ -52,39 +53,100 @@ def _registrations(*columns):
 
 
 _LEDGER_ENTRIES = _ledger(LedgerEntry)
-_LEDGER_ROWS = _ledger(
-    LedgerEntry.id,
-    LedgerEntry.kind,
-    LedgerEntry.violation_id,
-    LedgerEntry.reverses_entry_id,
-    LedgerEntry.repair_id,
-    LedgerEntry.activity,
-    LedgerEntry.effective_on,
-    LedgerEntry.points,
-    LedgerEntry.profile_id,
-)
 _REGISTRATIONS = _registrations(Registration, Institution.code)
-_REGISTRATION_SPANS = _registrations(
-    Registration.id, Institution.code, Registration.start_date, Registration.end_date
-)
 
 
 def ledger_for(session: Session, practitioner_id: int) -> Sequence[LedgerEntry]:
     return session.scalars(_LEDGER_ENTRIES, {"pid": practitioner_id}).all()
 
 
-def ledger_rows(session: Session, practitioner_id: int) -> Sequence[Row]:
-    """(id, kind, violation_id, reverses_entry_id, repair_id, activity, effective_on, points, profile_id)"""
-    return session.execute(_LEDGER_ROWS, {"pid": practitioner_id}).all()
-
-
 def registrations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Registration, str]]:
     return [(r, c) for r, c in session.execute(_REGISTRATIONS, {"pid": practitioner_id})]
 
 
-def registration_spans(session: Session, practitioner_id: int) -> Sequence[Row]:
-    """(id, institution_code, start_date, end_date), as rules.Registration takes them"""
-    return session.execute(_REGISTRATION_SPANS, {"pid": practitioner_id}).all()
+class LedgerRow(NamedTuple):
+    """A ledger entry as the rules read it."""
+
+    id: int
+    kind: str
+    violation_id: int | None
+    reverses_entry_id: int | None
+    repair_id: int | None
+    activity: str | None
+    effective_on: dt.date
+    points: int
+    profile_id: str | None
+
+
+class RegistrationRow(NamedTuple):
+    """A registration as the rules read it (rules.Registration takes these fields in this order)."""
+
+    id: int
+    institution_code: str
+    start_date: dt.date
+    end_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class PersonInputs:
+    """Everything the rules derive a person's state from: their ledger and their registrations."""
+
+    ledger: list[LedgerRow]
+    registrations: list[RegistrationRow]
+
+    def with_entry(self, entry: LedgerRow) -> PersonInputs:
+        return PersonInputs([*self.ledger, entry], self.registrations)
+
+
+# Table columns, not ORM attributes, in the statements every write and every eligibility read
+# runs: a statement of plain columns skips the ORM's compile and result handling.
+_INSTITUTION = Institution.__table__
+_PRACTITIONER = Practitioner.__table__
+_STATE = PractitionerState.__table__
+_VIOLATION = Violation.__table__
+_LEDGER = LedgerEntry.__table__
+_REGISTRATION = Registration.__table__
+
+# both as one JSON value each, so that they come back in the same round trip as whatever else a
+# write reads (rows are sorted here: neither database keeps an aggregate's input order for free)
+_LEDGER_JSON = select(
+    json_rows(
+        _LEDGER.c.id,
+        _LEDGER.c.kind,
+        _LEDGER.c.violation_id,
+        _LEDGER.c.reverses_entry_id,
+        _LEDGER.c.repair_id,
+        _LEDGER.c.activity,
+        _LEDGER.c.effective_on,
+        _LEDGER.c.points,
+        _LEDGER.c.profile_id,
+    )
+).where(_LEDGER.c.practitioner_id == bindparam("pid"))
+_REGISTRATIONS_JSON = (
+    select(
+        json_rows(
+            _REGISTRATION.c.id, _INSTITUTION.c.code, _REGISTRATION.c.start_date, _REGISTRATION.c.end_date
+        )
+    )
+    .select_from(_REGISTRATION.join(_INSTITUTION, _INSTITUTION.c.id == _REGISTRATION.c.institution_id))
+    .where(_REGISTRATION.c.practitioner_id == bindparam("pid"))
+)
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value[:10]) if value is not None else None
+
+
+def _inputs(ledger: list[list[Any]], registrations: list[list[Any]]) -> PersonInputs:
+    entries = sorted(
+        (LedgerRow(i, k, v, r, rep, a, _date(on), pts, prof) for i, k, v, r, rep, a, on, pts, prof in ledger),
+        key=lambda e: e.id,
+    )
+    spans = sorted(
+        (RegistrationRow(i, code, _date(start), _date(end)) for i, code, start, end in registrations),
+        key=lambda r: (r.start_date, r.id),
+    )
+    return PersonInputs(entries, spans)  # type: ignore[arg-type]
 
 
 def violations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Violation, str]]:
@@ -99,11 +161,12 @@ def violations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Vio
 
 # built once: the eligibility read runs this on every request, and building a select (and its
 # cache key) costs more than the lookup itself
-_STATE_BY_CODE = select(PractitionerState).where(PractitionerState.practitioner_code == bindparam("code"))
+_STATE_BY_CODE = select(*_STATE.c).where(_STATE.c.practitioner_code == bindparam("code"))
 
 
-def state_by_code(session: Session, code: str) -> PractitionerState | None:
-    return session.scalars(_STATE_BY_CODE, {"code": code}).one_or_none()
+def state_by_code(session: Session, code: str) -> Row | None:
+    """The person's snapshot row (the columns of practitioner_state), read-only."""
+    return session.execute(_STATE_BY_CODE, {"code": code}).one_or_none()
 
 
 def is_registered_at(session: Session, practitioner_id: int, institution_id: int) -> bool:
@@ -124,19 +187,19 @@ def is_registered_at(session: Session, practitioner_id: int, institution_id: int
 
 
 def _institution(column):
-    return select(column).where(Institution.code == bindparam("institution")).scalar_subquery()
+    return select(column).where(_INSTITUTION.c.code == bindparam("institution")).scalar_subquery()
 
 
 # the person locked, and the institution looked up in the same round trip
 _LOCK_FOR_DECISION = (
     select(
-        Practitioner.id,
-        Practitioner.code,
-        _institution(Institution.id).label("institution_id"),
-        _institution(Institution.region_code).label("region_code"),
+        _PRACTITIONER.c.id,
+        _PRACTITIONER.c.code,
+        _institution(_INSTITUTION.c.id).label("institution_id"),
+        _institution(_INSTITUTION.c.region_code).label("region_code"),
     )
-    .where(Practitioner.code == bindparam("practitioner"))
-    .with_for_update(of=Practitioner)
+    .where(_PRACTITIONER.c.code == bindparam("practitioner"))
+    .with_for_update(of=_PRACTITIONER)
 )
 
 
@@ -151,28 +214,42 @@ def lock_for_decision(session: Session, practitioner_code: str, institution_code
 
 
 def _by_case_ref(column):
-    return select(column).where(Violation.case_ref == bindparam("case_ref")).scalar_subquery()
+    return select(column).where(_VIOLATION.c.case_ref == bindparam("case_ref")).scalar_subquery()
 
 
 _SNAPSHOT_COLUMNS = (
-    PractitionerState.practitioner_id,
-    PractitionerState.ledger_version,
-    PractitionerState.state,
-    PractitionerState.announced_status,
-    PractitionerState.next_transition_on,
+    _STATE.c.practitioner_id,
+    _STATE.c.ledger_version,
+    _STATE.c.state,
+    _STATE.c.announced_status,
+    _STATE.c.next_transition_on,
 )
-# read after the lock, so it sees every write committed before this one
-_DECISION_CONTEXT = (
-    select(
-        *_SNAPSHOT_COLUMNS,
-        _by_case_ref(Violation.id).label("existing_id"),
-        _by_case_ref(Violation.fingerprint).label("existing_fingerprint"),
+
+
+def _person_context(*columns):
+    """The person's snapshot and the inputs to derive it again, plus `columns`, in one row."""
+    return (
+        select(
+            *_SNAPSHOT_COLUMNS,
+            _LEDGER_JSON.scalar_subquery().label("ledger"),
+            _REGISTRATIONS_JSON.scalar_subquery().label("registrations"),
+            *columns,
+        )
+        .select_from(_PRACTITIONER.outerjoin(_STATE, _STATE.c.practitioner_id == _PRACTITIONER.c.id))
+        .where(_PRACTITIONER.c.id == bindparam("pid"))
     )
-    .select_from(Practitioner)
-    .outerjoin(PractitionerState, PractitionerState.practitioner_id == Practitioner.id)
-    .where(Practitioner.id == bindparam("pid"))
+
+
+# both read after the person's lock, so they see every write committed before this one
+_RECOMPUTE_CONTEXT = _person_context()
+# the ids the new decision and its ledger entry will get come with it, so that every row it
+# writes can go at once
+_DECISION_CONTEXT = _person_context(
+    _by_case_ref(_VIOLATION.c.id).label("existing_id"),
+    _by_case_ref(_VIOLATION.c.fingerprint).label("existing_fingerprint"),
+    next_id(literal_column(_VIOLATION.name)).label("violation_id"),
+    next_id(literal_column(_LEDGER.name)).label("ledger_entry_id"),
 )
-_SNAPSHOT = select(*_SNAPSHOT_COLUMNS).where(PractitionerState.practitioner_id == bindparam("pid"))
 
 
 @dataclass
@@ -202,36 +279,43 @@ def _snapshot(row: Row | None, practitioner_id: int, practitioner_code: str) -> 
     )
 
 
+@dataclass(frozen=True)
+class DecisionContext:
+    snapshot: Snapshot
+    inputs: PersonInputs
+    # the decision already recorded under the case_ref, if any
+    existing_id: int | None
+    existing_fingerprint: str | None
+    # the ids the new decision and its ledger entry get
+    violation_id: int
+    ledger_entry_id: int
+
+
 def decision_context(
     session: Session, practitioner_id: int, practitioner_code: str, case_ref: str
-) -> tuple[Snapshot, int | None, str | None]:
-    """The person's snapshot and the decision already recorded under `case_ref` (id, fingerprint)."""
+) -> DecisionContext:
+    """What recording a decision reads, in one statement, once the person is locked."""
     row = session.execute(_DECISION_CONTEXT, {"pid": practitioner_id, "case_ref": case_ref}).one()
-    return _snapshot(row, practitioner_id, practitioner_code), row.existing_id, row.existing_fingerprint
-
-
-def snapshot_of(session: Session, practitioner_id: int, practitioner_code: str) -> Snapshot:
-    row = session.execute(_SNAPSHOT, {"pid": practitioner_id}).one_or_none()
-    return _snapshot(row, practitioner_id, practitioner_code)
-
-
-_STATE = PractitionerState.__table__
-_UPDATE_SNAPSHOT = (
-    update(_STATE)
-    .where(_STATE.c.practitioner_id == bindparam("pid"))
-    .values(
-        ledger_version=bindparam("ledger_version"),
-        state=bindparam("state"),
-        updated_at=bindparam("updated_at"),
-        announced_status=bindparam("announced_status"),
-        next_transition_on=bindparam("next_transition_on"),
+    return DecisionContext(
+        _snapshot(row, practitioner_id, practitioner_code),
+        _inputs(row.ledger, row.registrations),
+        row.existing_id,
+        row.existing_fingerprint,
+        row.violation_id,
+        row.ledger_entry_id,
     )
-)
-_INSERT_SNAPSHOT = _STATE.insert()
 
 
-def store_snapshot(session: Session, snapshot: Snapshot, *, now: dt.datetime) -> None:
-    """Write the snapshot back with one table statement.
+def person_context(
+    session: Session, practitioner_id: int, practitioner_code: str
+) -> tuple[Snapshot, PersonInputs]:
+    """The person's stored snapshot and what to derive it from again, in one statement."""
+    row = session.execute(_RECOMPUTE_CONTEXT, {"pid": practitioner_id}).one()
+    return _snapshot(row, practitioner_id, practitioner_code), _inputs(row.ledger, row.registrations)
+
+
+def store_snapshot(session: Session, snapshot: Snapshot, *, now: dt.datetime, writes: Writes) -> None:
+    """Write the snapshot back with the use case's other rows.
 
     An ORM copy of the row that this session holds is expired, so a later read in the same
     transaction sees what was written, not what was loaded.
@@ -244,11 +328,11 @@ def store_snapshot(session: Session, snapshot: Snapshot, *, now: dt.datetime) ->
         "next_transition_on": snapshot.next_transition_on,
     }
     if snapshot.stored:
-        session.execute(_UPDATE_SNAPSHOT, {"pid": snapshot.practitioner_id, **values})
+        writes.update(_STATE, {"practitioner_id": snapshot.practitioner_id}, values)
         expire_cached(session, PractitionerState, (snapshot.practitioner_id,))
     else:
-        session.execute(
-            _INSERT_SNAPSHOT,
+        writes.insert(
+            _STATE,
             {
                 "practitioner_id": snapshot.practitioner_id,
                 "practitioner_code": snapshot.practitioner_code,
@@ -266,20 +350,23 @@ def expire_cached(session: Session, model: type, ids: Iterable[int]) -> None:
             session.expire(cached)
 
 
-_MEASURE_COLUMNS = (
-    Measure.id,
-    Measure.year,
-    Measure.kind,
-    Measure.violation_id,
-    Measure.institution_id,
-    Measure.triggered_on,
-    Measure.state,
-    Measure.completed_on,
-    Measure.note,
-)
-_LIVE_MEASURES = select(*_MEASURE_COLUMNS).where(
-    Measure.practitioner_id == bindparam("pid"), Measure.state != "cancelled"
-)
+_MEASURE = Measure.__table__
+_LIVE_MEASURES = select(
+    *(
+        _MEASURE.c[name]
+        for name in (
+            "id",
+            "year",
+            "kind",
+            "violation_id",
+            "institution_id",
+            "triggered_on",
+            "state",
+            "completed_on",
+            "note",
+        )
+    )
+).where(_MEASURE.c.practitioner_id == bindparam("pid"), _MEASURE.c.state != "cancelled")
 
 
 def live_measures(session: Session, practitioner_id: int) -> Sequence[Row]:

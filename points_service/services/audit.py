@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..persistence.models import AuditEvent
+from ..persistence.writes import Writes
 from .access import Principal
 
 
@@ -34,22 +35,25 @@ def record_audit(
     detail: dict[str, Any],
     now: dt.datetime,
     request_id: str | None = None,
+    writes: Writes | None = None,
 ) -> None:
     """`detail` must never hold a raw national ID: callers pass masked values only.
 
-    A table insert, sent at once, in the caller's transaction (no unit-of-work flush).
+    A table insert in the caller's transaction (no unit-of-work flush): at once, or with the use
+    case's other rows when given `writes`.
     """
-    session.execute(
-        _INSERT,
-        {
-            "at": now,
-            "actor": principal.actor if principal else "system",
-            "role": principal.role if principal else "system",
-            "action": action,
-            "object_type": object_type,
-            "object_id": str(object_id),
-            "request_id": request_id,
-            "digest": digest(detail),
-            "detail": detail,
-        },
-    )
+    values = {
+        "at": now,
+        "actor": principal.actor if principal else "system",
+        "role": principal.role if principal else "system",
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "request_id": request_id,
+        "digest": digest(detail),
+        "detail": detail,
+    }
+    if writes is not None:
+        writes.insert(AuditEvent.__table__, values)
+    else:
+        session.execute(_INSERT, values)

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
@@ -20,7 +20,7 @@ from .errors import NotFound
 from .state import eligibility_view, stored_state
 
 
-def _visible(principal: Principal, snapshot: PractitionerState, state: rules.PersonState) -> bool:
+def _visible(principal: Principal, snapshot: PractitionerState | Row, state: rules.PersonState) -> bool:
     """Eligibility is national (rule 5): every institution where the person is registered may read it."""
     if principal.is_national:
         return True

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..persistence.models import OutboxEvent, Registration
+from ..persistence.writes import Writes
 from .access import Principal, require
 
 EVENT_TYPES = (
@@ -47,6 +48,12 @@ def _current_txid():
     return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
 
 
+# the transaction id orders the feed on PostgreSQL (positioned_after); SQLite has none
+_INSERT = OutboxEvent.__table__.insert()
+_TXID = _current_txid()
+_INSERT_PG = OutboxEvent.__table__.insert().values(txid=_TXID)
+
+
 def emit(
     session: Session,
     type_: str,
@@ -57,10 +64,12 @@ def emit(
     practitioner_code: str | None = None,
     institution_id: int | None = None,
     dedupe_key: str | None = None,
+    writes: Writes | None = None,
 ) -> bool:
     """Write one event; with a `dedupe_key`, a second write of the same fact is a no-op.
 
-    Returns whether a row was written.
+    Returns whether a row was written. Given `writes` (and no dedupe key), the row goes with the
+    use case's other rows instead of at once.
     """
     assert type_ in EVENT_TYPES, type_
     postgresql = session.get_bind().dialect.name == "postgresql"
@@ -76,6 +85,9 @@ def emit(
     }
     table = OutboxEvent.__table__
     if dedupe_key is None:
+        if writes is not None:
+            writes.insert(table, {**values, "txid": _TXID} if postgresql else values)
+            return True
         # a table insert built once, sent at once: no unit-of-work flush on the write path
         session.execute(_INSERT_PG if postgresql else _INSERT, values)
         return True
@@ -88,11 +100,6 @@ def emit(
         .returning(table.c.id)
     ).first()
     return written is not None
-
-
-# the transaction id orders the feed on PostgreSQL (positioned_after); SQLite has none
-_INSERT = OutboxEvent.__table__.insert()
-_INSERT_PG = OutboxEvent.__table__.insert().values(txid=_current_txid())
 
 
 def cloud_event(event: OutboxEvent) -> dict[str, Any]:

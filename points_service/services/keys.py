@@ -85,23 +85,27 @@ def create_key(session: Session, cmd: CreateKey, *, now: dt.datetime) -> tuple[A
     return key, secret
 
 
-# built once (every request runs it); plain columns, not an ORM entity, keep the read cheap
+# built once (every request runs it), of table columns: no ORM compile or result handling
+_KEY, _INSTITUTION, _PRACTITIONER = ApiKey.__table__, Institution.__table__, Practitioner.__table__
 _PRINCIPAL_BY_HASH = (
     select(
-        ApiKey.id,
-        ApiKey.name,
-        ApiKey.role,
-        ApiKey.institution_id,
-        ApiKey.practitioner_id,
-        ApiKey.revoked_at,
-        ApiKey.expires_at,
-        ApiKey.last_used_at,
-        Institution.code.label("institution_code"),
-        Practitioner.code.label("practitioner_code"),
+        _KEY.c.id,
+        _KEY.c.name,
+        _KEY.c.role,
+        _KEY.c.institution_id,
+        _KEY.c.practitioner_id,
+        _KEY.c.revoked_at,
+        _KEY.c.expires_at,
+        _KEY.c.last_used_at,
+        _INSTITUTION.c.code.label("institution_code"),
+        _PRACTITIONER.c.code.label("practitioner_code"),
     )
-    .outerjoin(Institution, Institution.id == ApiKey.institution_id)
-    .outerjoin(Practitioner, Practitioner.id == ApiKey.practitioner_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"))
+    .select_from(
+        _KEY.outerjoin(_INSTITUTION, _INSTITUTION.c.id == _KEY.c.institution_id).outerjoin(
+            _PRACTITIONER, _PRACTITIONER.c.id == _KEY.c.practitioner_id
+        )
+    )
+    .where(_KEY.c.key_hash == bindparam("key_hash"))
 )
 
 

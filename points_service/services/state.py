@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
 from ..persistence.models import Measure, PractitionerState, Violation
+from ..persistence.writes import Writes
 from ..rules import standing as rules
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
@@ -34,13 +35,14 @@ def derive_from_ledger(
     session: Session, practitioner: PersonRef, *, policies: PolicySet
 ) -> rules.PersonState:
     """The rules applied to the person's whole ledger and registrations, as stored now."""
-    return _derive(session, practitioner, policies)[0]
+    _, inputs = queries.person_context(session, practitioner.id, practitioner.code)
+    return derive(inputs, policies)
 
 
-def _derive(session: Session, practitioner: PersonRef, policies: PolicySet) -> tuple[rules.PersonState, int]:
-    """The derived state and the number of ledger entries it was derived from (the snapshot version)."""
-    entries = queries.ledger_rows(session, practitioner.id)
-    state = rules.derive_state(
+def derive(inputs: queries.PersonInputs, policies: PolicySet) -> rules.PersonState:
+    """The rules applied to a person's ledger and registrations."""
+    entries = inputs.ledger
+    return rules.derive_state(
         decisions=[
             rules.Decision(e.id, e.violation_id, e.effective_on, e.points, e.profile_id)
             for e in entries
@@ -54,12 +56,9 @@ def _derive(session: Session, practitioner: PersonRef, policies: PolicySet) -> t
             for e in entries
             if e.kind == "repair"
         ],
-        registrations=[
-            rules.Registration(*row) for row in queries.registration_spans(session, practitioner.id)
-        ],
+        registrations=[rules.Registration(*row) for row in inputs.registrations],
         policies=policies.profiles,
     )
-    return state, len(entries)
 
 
 @dataclass(frozen=True)
@@ -97,25 +96,35 @@ def recompute(
     *,
     policies: PolicySet,
     now: dt.datetime,
-    snapshot: queries.Snapshot | None = None,
+    context: tuple[queries.Snapshot, queries.PersonInputs] | None = None,
+    writes: Writes | None = None,
 ) -> Recomputed:
     """Derive the person's state from the whole ledger and store it as the snapshot.
 
     Called by every write for the person, after its rows are written and while the lock is held,
     so the snapshot is always the rules applied to the ledger as committed. A caller that has
-    already read the snapshot under the lock passes it in. Table statements throughout: this runs
-    on every write.
+    already read the snapshot and the inputs under the lock passes them in (`context`), and one
+    that collects its rows in `writes` sends them itself; otherwise this reads in one statement
+    and writes in one more.
     """
-    state, version = _derive(session, practitioner, policies)
-    if snapshot is None:
-        snapshot = queries.snapshot_of(session, practitioner.id, practitioner.code)
-    previous = rules.state_from_mapping(snapshot.state) if snapshot.stored and snapshot.state else None
-    snapshot.ledger_version = version
+    snapshot, inputs = context or queries.person_context(session, practitioner.id, practitioner.code)
+    state = derive(inputs, policies)
+    own = writes is None
+    writes = Writes() if writes is None else writes
+    previous = stored_state(snapshot) if snapshot.stored else None
+    snapshot.ledger_version = len(inputs.ledger)
     snapshot.state = rules.state_to_mapping(state)
-    _announce_ended_registrations(session, practitioner, previous or EMPTY_STATE, state, now=now)
-    announce(session, practitioner, snapshot, state, today=local_date(now), now=now, sweep=False)
-    queries.store_snapshot(session, snapshot, now=now)
-    return Recomputed(state, _sync_measures(session, practitioner, previous, state, now=now))
+    _announce_ended_registrations(
+        session, practitioner, previous or EMPTY_STATE, state, now=now, writes=writes
+    )
+    announce(
+        session, practitioner, snapshot, state, today=local_date(now), now=now, sweep=False, writes=writes
+    )
+    queries.store_snapshot(session, snapshot, now=now, writes=writes)
+    measures = _sync_measures(session, practitioner, previous, state, now=now, writes=writes)
+    if own:
+        writes.send(session)
+    return Recomputed(state, measures)
 
 
 def announce(
@@ -127,6 +136,7 @@ def announce(
     today: dt.date,
     now: dt.datetime,
     sweep: bool,
+    writes: Writes | None = None,
 ) -> bool:
     """Tell the feed when the person's status today differs from what it last said.
 
@@ -153,6 +163,7 @@ def announce(
             practitioner_id=practitioner.id,
             practitioner_code=practitioner.code,
             dedupe_key=f"{kind}:{practitioner.code}:{today.isoformat()}" if sweep else None,
+            writes=writes,
         )
     snapshot.announced_status = answer.status
     snapshot.next_transition_on = rules.next_change_after(state, today)
@@ -165,7 +176,8 @@ def _announce_ended_registrations(
     previous: rules.PersonState,
     state: rules.PersonState,
     *,
-    now,
+    now: dt.datetime,
+    writes: Writes,
 ) -> None:
     """A termination ends registrations without anyone writing to them: say so (rule 17)."""
     before = {s.registration_id: s for s in previous.registrations}
@@ -185,6 +197,7 @@ def _announce_ended_registrations(
                 now=now,
                 practitioner_id=practitioner.id,
                 practitioner_code=practitioner.code,
+                writes=writes,
             )
 
 
@@ -203,6 +216,7 @@ def _sync_measures(
     state: rules.PersonState,
     *,
     now: dt.datetime,
+    writes: Writes,
 ) -> list[MeasureRow] | None:
     """Measures are tasks: new triggers become pending tasks; vanished causes are cancelled, not deleted.
 
@@ -212,6 +226,7 @@ def _sync_measures(
     """
     if previous is not None and previous.measures == state.measures:
         return [] if not state.measures else None
+    writes.send(session)  # a new measure refers to its decision, which may be among them
     stored = [MeasureRow(**row._mapping) for row in queries.live_measures(session, practitioner.id)]
     wanted = {(m.year, m.kind, m.violation_id): m for m in state.measures}
     live = [m for m in stored if (m.year, m.kind, m.violation_id) in wanted]
@@ -264,11 +279,12 @@ def _sync_measures(
             practitioner_id=practitioner.id,
             practitioner_code=practitioner.code,
             institution_id=row.institution_id,
+            writes=writes,
         )
     return sorted(live, key=lambda m: (m.triggered_on, m.id))
 
 
-def stored_state(snapshot: PractitionerState | queries.Snapshot | None) -> rules.PersonState:
+def stored_state(snapshot: PractitionerState | queries.Snapshot | Row | None) -> rules.PersonState:
     if snapshot is None or not snapshot.state:
         return EMPTY_STATE
     return rules.state_from_mapping(snapshot.state)

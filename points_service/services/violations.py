@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..persistence import queries
 from ..persistence.models import Institution, LedgerEntry, Measure, Practitioner, Violation
+from ..persistence.writes import Writes
 from ..rules import standing as rules
 from ..rules.calendar import local_date, score_year
 from ..rules.policy import PolicyError, PolicySet
@@ -57,8 +58,7 @@ class RecordedViolation:
 
 
 _VIOLATIONS = Violation.__table__
-_INSERT_VIOLATION = _VIOLATIONS.insert().returning(_VIOLATIONS.c.id)
-_INSERT_LEDGER_ENTRY = LedgerEntry.__table__.insert()
+_LEDGER_ENTRIES = LedgerEntry.__table__
 
 
 def record_violation(
@@ -88,17 +88,15 @@ def record_violation(
             f"no institution {cmd.institution_code}", rule="api.md Violations", field="institution_code"
         )
     fingerprint = cmd.fingerprint()
-    snapshot, existing_id, existing_fingerprint = queries.decision_context(
-        session, person.id, person.code, cmd.case_ref
-    )
-    if existing_id is not None:
-        if existing_fingerprint != fingerprint:
+    context = queries.decision_context(session, person.id, person.code, cmd.case_ref)
+    if context.existing_id is not None:
+        if context.existing_fingerprint != fingerprint:
             raise DuplicateCase(
                 f"case {cmd.case_ref} is already recorded with different content",
-                violation_id=existing_id,
-                location=f"/v1/violations/{existing_id}",
+                violation_id=context.existing_id,
+                location=f"/v1/violations/{context.existing_id}",
             )
-        existing = session.get(Violation, existing_id)
+        existing = session.get(Violation, context.existing_id)
         assert existing is not None
         owner = session.get(Practitioner, existing.practitioner_id)
         assert owner is not None
@@ -143,7 +141,7 @@ def record_violation(
 
     if not any(
         s.institution_code == cmd.institution_code and s.covers(cmd.occurred_on)
-        for s in stored_state(snapshot).registrations
+        for s in stored_state(context.snapshot).registrations
     ):
         raise RuleViolation(
             f"practitioner {person.code} was not registered at {cmd.institution_code} on "
@@ -152,34 +150,41 @@ def record_violation(
             field="occurred_on",
         )
 
-    values = {
-        "case_ref": cmd.case_ref,
-        "practitioner_id": person.id,
-        "institution_id": person.institution_id,
-        "behaviour_code": cmd.behaviour_code,
-        "responsibility": cmd.responsibility,
-        "adjustment": cmd.adjustment,
-        "adjustment_reason": cmd.adjustment_reason,
-        "points": points,
-        "occurred_on": cmd.occurred_on,
-        "decided_on": cmd.decided_on,
-        "score_year": score_year(cmd.decided_on),
-        "profile_id": policy.id,
-        "description": cmd.description,
-        "evidence_refs": list(cmd.evidence_refs),
-        "fingerprint": fingerprint,
-        "created_at": now,
-        "created_by": principal.actor,
-    }
-    violation_id = session.execute(_INSERT_VIOLATION, values).scalar_one()
-    violation = Violation(id=violation_id, **values)  # the row as written, for the response
-    session.execute(
-        _INSERT_LEDGER_ENTRY,
+    violation_id = context.violation_id
+    violation = Violation(
+        id=violation_id,
+        case_ref=cmd.case_ref,
+        practitioner_id=person.id,
+        institution_id=person.institution_id,
+        behaviour_code=cmd.behaviour_code,
+        responsibility=cmd.responsibility,
+        adjustment=cmd.adjustment,
+        adjustment_reason=cmd.adjustment_reason,
+        points=points,
+        occurred_on=cmd.occurred_on,
+        decided_on=cmd.decided_on,
+        score_year=score_year(cmd.decided_on),
+        profile_id=policy.id,
+        description=cmd.description,
+        evidence_refs=list(cmd.evidence_refs),
+        fingerprint=fingerprint,
+        created_at=now,
+        created_by=principal.actor,
+    )  # the row as written, for the response; the ORM never sees it
+    entry = queries.LedgerRow(
+        context.ledger_entry_id, "decision", violation_id, None, None, None, cmd.decided_on, points, policy.id
+    )
+    # every row of the decision goes in one statement at the end (persistence.writes)
+    writes = Writes()
+    writes.insert(_VIOLATIONS, {c.key: getattr(violation, c.key) for c in _VIOLATIONS.columns})
+    writes.insert(
+        _LEDGER_ENTRIES,
         {
+            "id": entry.id,
             "practitioner_id": person.id,
-            "kind": "decision",
+            "kind": entry.kind,
             "score_year": violation.score_year,
-            "effective_on": cmd.decided_on,
+            "effective_on": entry.effective_on,
             "points": points,
             "violation_id": violation_id,
             "profile_id": policy.id,
@@ -205,8 +210,16 @@ def record_violation(
         practitioner_id=person.id,
         practitioner_code=person.code,
         institution_id=person.institution_id,
+        writes=writes,
     )
-    recomputed = recompute(session, person, policies=policies, now=now, snapshot=snapshot)
+    recomputed = recompute(
+        session,
+        person,
+        policies=policies,
+        now=now,
+        context=(context.snapshot, context.inputs.with_entry(entry)),
+        writes=writes,
+    )
     record_audit(
         session,
         principal,
@@ -224,7 +237,9 @@ def record_violation(
         },
         now=now,
         request_id=request_id,
+        writes=writes,
     )
+    writes.send(session)
     return RecordedViolation(
         violation, person, cmd.institution_code, recomputed.state, True, recomputed.measures
     )

@@ -16,7 +16,7 @@ from points_service import create_app
 from points_service.clock import local_today
 from points_service.persistence.engine import make_web_engine
 from points_service.persistence.models import AuditEvent, LedgerEntry, OutboxEvent, Practitioner, Violation
-from points_service.services import violations as violations_svc
+from points_service.persistence.writes import Writes
 from points_service.settings import Settings
 
 
@@ -182,14 +182,10 @@ def test_a_backend_terminated_mid_request_is_a_503_and_nothing_of_the_write_rema
     admin, inspector_key, person, hospital = _setup(app)
     sessions = app.extensions["points_service"].sessions
     standing = admin.get(f"/v1/practitioners/{person}/standing")
-    original = violations_svc.recompute
-
-    def terminated(session, *args, **kwargs):
-        # after the violation and its ledger entry were inserted, the connection dies under the request
-        session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
-        return original(session, *args, **kwargs)
-
-    monkeypatch.setattr(violations_svc, "recompute", terminated)
+    # after the violation and its ledger entry were written, the connection dies under the request
+    _interrupt_after_the_ledger_entry(
+        monkeypatch, lambda session, _: session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+    )
     case_ref, rid = code("CASE-"), f"fault-{uuid.uuid4().hex}"
     client = app.test_client()
     body = _violation(person, hospital, case_ref)
@@ -212,21 +208,41 @@ def test_a_backend_terminated_mid_request_is_a_503_and_nothing_of_the_write_rema
 # -- (d) a failure between the ledger insert and the state update ---------------------------------
 
 
+def _interrupt_after_the_ledger_entry(monkeypatch, interrupt) -> None:
+    """A decision's rows go in one batch (persistence.writes): send them up to its ledger entry,
+    then call `interrupt(session, practitioner_id)` before the rest (the snapshot, the outbox, the
+    audit row) is sent."""
+    send = Writes.send
+
+    def interrupted(self, session):
+        rows = self._rows
+        cut = next((i for i, (table, _, _) in enumerate(rows) if table.name == "ledger_entry"), None)
+        if cut is None:
+            return send(self, session)
+        self._rows = rows[: cut + 1]
+        send(self, session)
+        interrupt(session, rows[cut][2]["practitioner_id"])
+        self._rows = rows[cut + 1 :]
+        return send(self, session)
+
+    monkeypatch.setattr(Writes, "send", interrupted)
+
+
 def _fail_between_ledger_and_state(monkeypatch) -> list[int]:
-    """recompute raises; returns how many ledger entries the failing request had inserted."""
+    """The write fails after its ledger entry; returns how many entries the person had then."""
     seen: list[int] = []
 
-    def broken(session, practitioner, *args, **kwargs):
+    def broken(session, practitioner_id):
         seen.append(
             session.scalar(
                 select(func.count())
                 .select_from(LedgerEntry)
-                .where(LedgerEntry.practitioner_id == practitioner.id)
+                .where(LedgerEntry.practitioner_id == practitioner_id)
             )
         )
         raise RuntimeError("injected failure between the ledger insert and the state update")
 
-    monkeypatch.setattr(violations_svc, "recompute", broken)
+    _interrupt_after_the_ledger_entry(monkeypatch, broken)
     return seen
 
 
