@@ -101,11 +101,11 @@ def recompute(
 ) -> Recomputed:
     """Derive the person's state from the whole ledger and store it as the snapshot.
 
-    Called by every write for the person, after its rows are written and while the lock is held,
-    so the snapshot is always the rules applied to the ledger as committed. A caller that has
-    already read the snapshot and the inputs under the lock passes them in (`context`), and one
-    that collects its rows in `writes` sends them itself; otherwise this reads in one statement
-    and writes in one more.
+    Called by every write for the person, after its rows are written (or queued in `writes`) and
+    while the lock is held, so the snapshot is always the rules applied to the ledger as
+    committed. A caller that has already read the snapshot and the inputs under the lock passes
+    them in (`context`), and one that collects its rows in `writes` sends them itself; otherwise
+    this reads in one statement and writes in one more.
     """
     snapshot, inputs = context or queries.person_context(session, practitioner.id, practitioner.code)
     state = derive(inputs, policies)
