@@ -1,8 +1,6 @@
 -- wrk script for `make bench` (bench/run.py): GET a random path, authenticated.
 --   BENCH_PATHS  a file of request paths, one a line (e.g. /v1/practitioners/D1-0000042/eligibility)
 --   BENCH_KEY    the API key, sent as "Authorization: Bearer <key>"
---   BENCH_CLOSE  "1": a new connection for every request (Connection: close), so that every
---                gunicorn worker takes its share (the memory phase); else keep-alive
 -- done() prints one line "BENCH_JSON {...}" that run.py parses (latencies in microseconds).
 
 local paths = {}
@@ -21,9 +19,6 @@ function init(args)
   end
   math.randomseed(os.time() * 1000 + (tid or 0))
   wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
-  if os.getenv("BENCH_CLOSE") == "1" then
-    wrk.headers["Connection"] = "close"
-  end
 end
 
 function request()
