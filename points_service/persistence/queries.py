@@ -1,4 +1,5 @@
-"""select() functions: lookups, locks and the scope filters behind every read."""
+"""select() functions: lookups, locks and the scope filters behind every read, and the reads and
+snapshot writes of the person's recompute."""
 
 from __future__ import annotations
 
@@ -317,8 +318,8 @@ def person_context(
 def store_snapshot(session: Session, snapshot: Snapshot, *, now: dt.datetime, writes: Writes) -> None:
     """Write the snapshot back with the use case's other rows.
 
-    An ORM copy of the row that this session holds is expired, so a later read in the same
-    transaction sees what was written, not what was loaded.
+    An ORM copy of the row that this session holds is expired, so that a read in the same
+    transaction after `writes` is sent sees what was written, not what was loaded.
     """
     values = {
         "ledger_version": snapshot.ledger_version,
