@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api as SmorestApi
 from flask_smorest.utils import prepare_response
+from werkzeug.routing import IntegerConverter
 
 from .errors import PROBLEM, ProblemSchema, handle_http_exception, register_error_handlers
 
@@ -30,6 +31,15 @@ class Api(SmorestApi):
 
     def handle_http_exception(self, error):  # type: ignore[override]
         return handle_http_exception(error)
+
+
+class DatabaseId(IntegerConverter):
+    """`<int:…>` in every route: a path id is a BIGINT at most, so a larger one is a 404 from
+    routing instead of an overflow in the database (a 500), and openapi.yaml says `maximum`."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 SPEC_OPTIONS = {
@@ -64,6 +74,7 @@ def init_api(app: Flask) -> Api:
 
     for key, value in SPEC_OPTIONS.items():
         app.config.setdefault(key, value)
+    app.url_map.converters["int"] = DatabaseId  # before any route is added
     api = Api(app)
     for blp in (
         registry.blp,
