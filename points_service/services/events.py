@@ -94,7 +94,7 @@ def emit(
     insert = pg_insert if postgresql else sqlite_insert
     written = session.execute(
         insert(table)
-        .values(txid=_current_txid() if postgresql else None, **values)
+        .values(txid=_TXID if postgresql else None, **values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         # rowcount is -1 under psycopg for this statement; RETURNING says whether it was written
         .returning(table.c.id)
