@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api as SmorestApi
 from flask_smorest.utils import prepare_response
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from .errors import PROBLEM, ProblemSchema, handle_http_exception, register_error_handlers
 
@@ -42,6 +42,16 @@ class DatabaseId(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+class PathText(UnicodeConverter):
+    """Every string path part (codes): one holding a NUL character matches no route and is a 404,
+    instead of reaching PostgreSQL, whose text cannot hold it (a 500; BUG-4)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, *args, **kwargs)
+        # UnicodeConverter builds `[^/]{min,max}` from its length arguments
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]")
+
+
 SPEC_OPTIONS = {
     "API_TITLE": "points_service",
     "API_VERSION": "v1",
@@ -74,7 +84,9 @@ def init_api(app: Flask) -> Api:
 
     for key, value in SPEC_OPTIONS.items():
         app.config.setdefault(key, value)
-    app.url_map.converters["int"] = DatabaseId  # before any route is added
+    # before any route is added
+    app.url_map.converters["int"] = DatabaseId
+    app.url_map.converters["default"] = app.url_map.converters["string"] = PathText
     api = Api(app)
     for blp in (
         registry.blp,

@@ -7,7 +7,7 @@ import binascii
 import functools
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +26,38 @@ from ..services.errors import NotAuthenticated, RuleViolation
 from ..services.keys import LAST_USED_RESOLUTION, authenticate, touch
 from ..settings import Settings
 
+NUL = "\x00"
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_nul(v) for v in value)
+    return False
+
 
 class BaseSchema(ma.Schema):
     class Meta:
         # mass assignment and typos are refused, not ignored (unknown JSON fields and query args -> 422)
         unknown = ma.RAISE
         ordered = True
+
+    @ma.pre_load
+    def _refuse_nul(self, data: Any, **_kwargs: Any) -> Any:
+        """A NUL character in any string of a body or query is a 422 at its field: PostgreSQL text
+        cannot hold one, and it reached the database as a 500 (BUG-4). SQLite would store it."""
+        if isinstance(data, Mapping):
+            refused = {
+                name: ["must not contain a NUL character"]
+                for name, value in data.items()
+                if _holds_nul(name) or _holds_nul(value)
+            }
+            if refused:
+                raise ma.ValidationError(refused)
+        return data
 
 
 @dataclass(frozen=True)
@@ -90,7 +116,12 @@ class Blueprint(SmorestBlueprint):
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable:
         # webargs instantiates a schema class on every request; an instance is built once
-        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+        parse = super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+        if kwargs.get("location", "json") != "json":
+            return parse
+        # a body that is not JSON at all is a 400 problem (api.md Conventions); say so (BUG-3)
+        malformed = self.alt_response(400, response="BAD_REQUEST")
+        return lambda func: malformed(parse(func))
 
     def requires(self, permission: str, *, write: bool = False, replica: bool = False) -> Callable:
         """Authenticate, check the role, and run the view in one transaction committed at the edge.

@@ -6,7 +6,9 @@ from marshmallow import fields, validate
 from ...rules.policy import CATEGORIES, INSTITUTION_KINDS
 from ..base import BaseSchema
 
-CODE = validate.And(validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$"))
+# a list, not validate.And: apispec renders each validator of a list (minLength, maxLength, pattern)
+# and nothing of an And, which left openapi.yaml allowing any string (BUG-5)
+CODE = [validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
 class InstitutionCreate(BaseSchema):
