@@ -12,6 +12,7 @@ from sqlalchemy import Row, bindparam, exists, literal_column, select
 from sqlalchemy.orm import Session
 
 from .models import (
+    ApiKey,
     Institution,
     LedgerEntry,
     Measure,
@@ -107,6 +108,35 @@ _STATE = PractitionerState.__table__
 _VIOLATION = Violation.__table__
 _LEDGER = LedgerEntry.__table__
 _REGISTRATION = Registration.__table__
+_KEY = ApiKey.__table__
+
+# every request runs it (services.keys.authenticate)
+_PRINCIPAL_BY_HASH = (
+    select(
+        _KEY.c.id,
+        _KEY.c.name,
+        _KEY.c.role,
+        _KEY.c.institution_id,
+        _KEY.c.practitioner_id,
+        _KEY.c.revoked_at,
+        _KEY.c.expires_at,
+        _KEY.c.last_used_at,
+        _INSTITUTION.c.code.label("institution_code"),
+        _PRACTITIONER.c.code.label("practitioner_code"),
+    )
+    .select_from(
+        _KEY.outerjoin(_INSTITUTION, _INSTITUTION.c.id == _KEY.c.institution_id).outerjoin(
+            _PRACTITIONER, _PRACTITIONER.c.id == _KEY.c.practitioner_id
+        )
+    )
+    .where(_KEY.c.key_hash == bindparam("key_hash"))
+)
+
+
+def principal_by_hash(session: Session, key_hash: str) -> Row | None:
+    """An API key with the codes of its institution and person, by the SHA-256 of its secret."""
+    return session.execute(_PRINCIPAL_BY_HASH, {"key_hash": key_hash}).one_or_none()
+
 
 # both as one JSON value each, so that they come back in the same round trip as whatever else a
 # write reads (rows are sorted here: neither database keeps an aggregate's input order for free)

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
@@ -85,37 +85,13 @@ def create_key(session: Session, cmd: CreateKey, *, now: dt.datetime) -> tuple[A
     return key, secret
 
 
-# built once (every request runs it), of table columns: no ORM compile or result handling
-_KEY, _INSTITUTION, _PRACTITIONER = ApiKey.__table__, Institution.__table__, Practitioner.__table__
-_PRINCIPAL_BY_HASH = (
-    select(
-        _KEY.c.id,
-        _KEY.c.name,
-        _KEY.c.role,
-        _KEY.c.institution_id,
-        _KEY.c.practitioner_id,
-        _KEY.c.revoked_at,
-        _KEY.c.expires_at,
-        _KEY.c.last_used_at,
-        _INSTITUTION.c.code.label("institution_code"),
-        _PRACTITIONER.c.code.label("practitioner_code"),
-    )
-    .select_from(
-        _KEY.outerjoin(_INSTITUTION, _INSTITUTION.c.id == _KEY.c.institution_id).outerjoin(
-            _PRACTITIONER, _PRACTITIONER.c.id == _KEY.c.practitioner_id
-        )
-    )
-    .where(_KEY.c.key_hash == bindparam("key_hash"))
-)
-
-
 def authenticate(session: Session, secret: str, *, now: dt.datetime) -> Principal:
     """The principal behind a bearer key; 401 for unknown, revoked or expired keys.
 
     Read on every request, never cached, so a revoked key fails at the next request in every
     worker (issue 5).
     """
-    row = session.execute(_PRINCIPAL_BY_HASH, {"key_hash": hash_key(secret)}).one_or_none()
+    row = queries.principal_by_hash(session, hash_key(secret))
     if row is None:
         raise NotAuthenticated("unknown API key")
     if row.revoked_at is not None:
