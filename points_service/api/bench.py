@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 
 from ..clock import local_today
 from ..persistence.models import Institution, PractitionerState, Registration
+from ..persistence.sql import in_values
 from .base import BaseSchema, Blueprint, session
 
 blp = Blueprint(
@@ -57,7 +58,7 @@ class FloorBatchView(MethodView):
         """The same rows as a batch eligibility, read with one query and returned as they are"""
         rows = session().scalars(
             select(PractitionerState).where(
-                PractitionerState.practitioner_code.in_(data["practitioner_codes"])
+                in_values(session(), PractitionerState.practitioner_code, data["practitioner_codes"])
             )
         )
         return {"results": [_row(r) for r in rows]}

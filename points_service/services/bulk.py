@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import BigInteger, String, Table, any_, bindparam, select, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Table, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +40,7 @@ from ..persistence.models import (
     Registration,
     Violation,
 )
+from ..persistence.sql import in_values
 from ..rules import standing as rules
 from ..rules.calendar import local_date, score_year
 from ..rules.policy import CATEGORIES, INSTITUTION_KINDS, PolicySet
@@ -209,20 +209,12 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield values[start : start + size]
 
 
-def _in(session: Session, column: Any, values: Sequence[Any]) -> Any:
-    """`column IN values`: one array parameter on PostgreSQL, plain IN on SQLite."""
-    if is_postgresql(session):
-        element = BigInteger() if values and isinstance(values[0], int) else String()
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element)))
-    return column.in_(list(values))
-
-
 def _select_in(session: Session, query: Any, column: Any, values: Iterable[Any]) -> Iterator[Any]:
     """Rows of `query` filtered by `column IN values`, in chunks the database accepts."""
     values = list(values)
     size = _PG_CHUNK if is_postgresql(session) else _SQLITE_CHUNK
     for chunk in _chunks(values, size):
-        yield from session.execute(query.where(_in(session, column, chunk)))
+        yield from session.execute(query.where(in_values(session, column, chunk)))
 
 
 def reserve_ids(session: Session, table: Table, count: int) -> list[int]:

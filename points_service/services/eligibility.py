@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..persistence import queries
 from ..persistence.models import PractitionerState, Registration
+from ..persistence.sql import in_values
 from ..rules import standing as rules
 from .access import Principal, require
 from .errors import NotFound
@@ -48,7 +49,9 @@ def eligibility_batch(
     snapshots = {
         s.practitioner_code: s
         for s in session.scalars(
-            select(PractitionerState).where(PractitionerState.practitioner_code.in_(set(codes)))
+            select(PractitionerState).where(
+                in_values(session, PractitionerState.practitioner_code, list(set(codes)))
+            )
         )
     }
     results = []
