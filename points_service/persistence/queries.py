@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, exists, literal_column, select
+from sqlalchemy import Row, bindparam, exists, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -21,7 +21,7 @@ from .models import (
     Registration,
     Violation,
 )
-from .sql import json_rows, next_id
+from .sql import in_values, json_rows, next_id
 from .writes import Writes
 
 
@@ -198,6 +198,39 @@ _STATE_BY_CODE = select(*_STATE.c).where(_STATE.c.practitioner_code == bindparam
 def state_by_code(session: Session, code: str) -> Row | None:
     """The person's snapshot row (the columns of practitioner_state), read-only."""
     return session.execute(_STATE_BY_CODE, {"code": code}).one_or_none()
+
+
+# what a list of eligibility answers needs of each snapshot: rows, not entities, since a batch or a
+# roster page reads up to 1000 of them and builds no ORM object of any
+_STATE_ROW = (_STATE.c.practitioner_id, _STATE.c.practitioner_code, _STATE.c.state)
+
+
+def states_by_codes(session: Session, codes: Sequence[str]) -> list[Row]:
+    """The snapshot rows of the people with these codes (unknown codes have none), read-only."""
+    return session.execute(
+        select(*_STATE_ROW).where(in_values(session, _STATE.c.practitioner_code, list(codes)))
+    ).all()
+
+
+def roster_page(
+    session: Session, institution_id: int, *, at: dt.date, after: str | None, limit: int
+) -> list[Row]:
+    """Snapshot rows of the people registered at the institution on `at`, by code, after `after`."""
+    query = (
+        select(*_STATE_ROW)
+        .join(_REGISTRATION, _REGISTRATION.c.practitioner_id == _STATE.c.practitioner_id)
+        .where(
+            _REGISTRATION.c.institution_id == institution_id,
+            _REGISTRATION.c.start_date <= at,
+            or_(_REGISTRATION.c.end_date.is_(None), _REGISTRATION.c.end_date > at),
+        )
+        .order_by(_STATE.c.practitioner_code)
+        .distinct()
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(_STATE.c.practitioner_code > after)
+    return session.execute(query).all()
 
 
 def is_registered_at(session: Session, practitioner_id: int, institution_id: int) -> bool:

@@ -9,12 +9,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
-from ..persistence.models import PractitionerState, Registration
-from ..persistence.sql import in_values
+from ..persistence.models import PractitionerState
 from ..rules import standing as rules
 from .access import Principal, require
 from .errors import NotFound
@@ -46,14 +45,7 @@ def eligibility_batch(
 ) -> list[dict[str, Any]]:
     """Results in request order; unknown codes, and people outside the caller's scope, are `unknown`."""
     require(principal, "eligibility:batch")
-    snapshots = {
-        s.practitioner_code: s
-        for s in session.scalars(
-            select(PractitionerState).where(
-                in_values(session, PractitionerState.practitioner_code, list(set(codes)))
-            )
-        )
-    }
+    snapshots = {s.practitioner_code: s for s in queries.states_by_codes(session, set(codes))}
     results = []
     for code in codes:
         snapshot = snapshots.get(code)
@@ -92,21 +84,7 @@ def roster(
     institution = queries.institution_by_code(session, institution_code)
     if institution is None or (principal.role == "hr_system" and principal.institution_id != institution.id):
         raise NotFound(f"no institution {institution_code}")
-    query = (
-        select(PractitionerState)
-        .join(Registration, Registration.practitioner_id == PractitionerState.practitioner_id)
-        .where(
-            Registration.institution_id == institution.id,
-            Registration.start_date <= at,
-            or_(Registration.end_date.is_(None), Registration.end_date > at),
-        )
-        .order_by(PractitionerState.practitioner_code)
-        .distinct()
-        .limit(limit + 1)
-    )
-    if after is not None:
-        query = query.where(PractitionerState.practitioner_code > after)
-    snapshots = session.scalars(query).all()
+    snapshots = queries.roster_page(session, institution.id, at=at, after=after, limit=limit + 1)
     page, more = snapshots[:limit], len(snapshots) > limit
     items = [
         eligibility_view(s.practitioner_code, rules.eligibility_on(stored_state(s), at, institution.code))
