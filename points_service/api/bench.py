@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from marshmallow import fields
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from ..clock import local_today
+from ..persistence import queries
 from ..persistence.models import Institution, PractitionerState, Registration
 from ..persistence.sql import in_values
 from .base import BaseSchema, Blueprint, session
@@ -74,11 +75,7 @@ class FloorRoster(MethodView):
             select(PractitionerState)
             .join(Registration, Registration.practitioner_id == PractitionerState.practitioner_id)
             .join(Institution, Institution.id == Registration.institution_id)
-            .where(
-                Institution.code == code,
-                Registration.start_date <= local_today(),
-                or_(Registration.end_date.is_(None), Registration.end_date > local_today()),
-            )
+            .where(Institution.code == code, *queries.registered_on(local_today()))
             .order_by(PractitionerState.practitioner_code)
         )
         return {"results": [_row(r) for r in rows]}

@@ -40,22 +40,17 @@ def lock_practitioner(session: Session, code: str) -> Practitioner | None:
     ).one_or_none()
 
 
-# One shape for the person's ledger and for their registrations: every write replays both.
-def _ledger(*columns):
-    return select(*columns).where(LedgerEntry.practitioner_id == bindparam("pid")).order_by(LedgerEntry.id)
-
-
-def _registrations(*columns):
-    return (
-        select(*columns)
-        .join(Institution, Institution.id == Registration.institution_id)
-        .where(Registration.practitioner_id == bindparam("pid"))
-        .order_by(Registration.start_date, Registration.id)
-    )
-
-
-_LEDGER_ENTRIES = _ledger(LedgerEntry)
-_REGISTRATIONS = _registrations(Registration, Institution.code)
+# the person's ledger and registrations as entities, for the reads that show them (the rules read
+# them as rows: _LEDGER_JSON and _REGISTRATIONS_JSON below)
+_LEDGER_ENTRIES = (
+    select(LedgerEntry).where(LedgerEntry.practitioner_id == bindparam("pid")).order_by(LedgerEntry.id)
+)
+_REGISTRATIONS = (
+    select(Registration, Institution.code)
+    .join(Institution, Institution.id == Registration.institution_id)
+    .where(Registration.practitioner_id == bindparam("pid"))
+    .order_by(Registration.start_date, Registration.id)
+)
 
 
 def ledger_for(session: Session, practitioner_id: int) -> Sequence[LedgerEntry]:
@@ -212,6 +207,14 @@ def states_by_codes(session: Session, codes: Sequence[str]) -> list[Row]:
     ).all()
 
 
+def registered_on(at: dt.date) -> tuple[Any, Any]:
+    """Registrations in force on `at` (ranges are half-open: [start_date, end_date))."""
+    return (
+        _REGISTRATION.c.start_date <= at,
+        or_(_REGISTRATION.c.end_date.is_(None), _REGISTRATION.c.end_date > at),
+    )
+
+
 def roster_page(
     session: Session, institution_id: int, *, at: dt.date, after: str | None, limit: int
 ) -> list[Row]:
@@ -219,11 +222,7 @@ def roster_page(
     query = (
         select(*_STATE_ROW)
         .join(_REGISTRATION, _REGISTRATION.c.practitioner_id == _STATE.c.practitioner_id)
-        .where(
-            _REGISTRATION.c.institution_id == institution_id,
-            _REGISTRATION.c.start_date <= at,
-            or_(_REGISTRATION.c.end_date.is_(None), _REGISTRATION.c.end_date > at),
-        )
+        .where(_REGISTRATION.c.institution_id == institution_id, *registered_on(at))
         .order_by(_STATE.c.practitioner_code)
         .distinct()
         .limit(limit)

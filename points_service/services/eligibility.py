@@ -13,14 +13,13 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
-from ..persistence.models import PractitionerState
 from ..rules import standing as rules
 from .access import Principal, require
 from .errors import NotFound
 from .state import eligibility_view, stored_state
 
 
-def _visible(principal: Principal, snapshot: PractitionerState | Row, state: rules.PersonState) -> bool:
+def _visible(principal: Principal, snapshot: Row, state: rules.PersonState) -> bool:
     """Eligibility is national (rule 5): every institution where the person is registered may read it."""
     if principal.is_national:
         return True
