@@ -7,6 +7,7 @@ and these values describe the server process, not the application.
 
 from __future__ import annotations
 
+import gc
 import os
 
 _MAX_DEFAULT_WORKERS = 8
@@ -70,6 +71,18 @@ def on_starting(server) -> None:  # noqa: ARG001 (gunicorn's hook signature)
     from points_service.logs import configure_logging
 
     configure_logging(os.environ.get("POINTS_LOG_LEVEL", "INFO"))
+
+
+def post_worker_init(worker) -> None:  # noqa: ARG001
+    """Freeze the loaded app's objects out of the cyclic garbage collector.
+
+    A worker holds about 130,000 long-lived objects once the app is loaded (SQLAlchemy mappers,
+    marshmallow schemas, the routing map). A full collection walks all of them: in process it
+    paused a worker for 80-140 ms about once a minute under load, stalling every keep-alive
+    connection that worker holds. Frozen, they are never walked again; they are never garbage.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(server, worker) -> None:  # noqa: ARG001
