@@ -53,7 +53,7 @@ HOST, PORT = "127.0.0.1", 8100
 BIG, SMALL = "points_bench", "points_bench_small"  # --database / --small-database change them
 ROSTER_CODE, ROSTER_SIZE, ROSTER_REGION = "HBENCH-ROSTER-2000", 2000, "130102"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-ROUNDS = 3  # of floor, eligibility, eligibility, floor in the single-GET measure
+ROUNDS = 3  # of floor, eligibility, eligibility, floor, bare in the single-GET measure
 WORKERS, THREADS = 4, 2  # 2 × cores workers (the gunicorn_conf default); 2 threads measured best here
 STARTED = time.monotonic()
 
@@ -492,10 +492,12 @@ def sample_people(name: str, n: int) -> list[tuple[int, str]]:
 def bench_single_get(load: Load, key: str, people: list[tuple[int, str]], workdir: Path, duration: float):
     elig = workdir / "eligibility_paths.txt"
     floor = workdir / "floor_paths.txt"
+    bare = workdir / "bare_paths.txt"
     elig.write_text("".join(f"/v1/practitioners/{code}/eligibility\n" for _, code in people))
     floor.write_text("".join(f"/bench/floor/{pid}\n" for pid, _ in people))
+    bare.write_text("/health/live\n")
     client = Client(key)
-    for path in (elig, floor):
+    for path in (elig, floor, bare):
         first = path.read_text().split("\n", 1)[0]
         status, body, _ = client.request("GET", first)
         if status != 200:
@@ -505,25 +507,31 @@ def bench_single_get(load: Load, key: str, people: list[tuple[int, str]], workdi
     load.run("get", 5, {"BENCH_PATHS": str(floor), "BENCH_KEY": key})
     load.run("get", 5, {"BENCH_PATHS": str(elig), "BENCH_KEY": key})
     # rounds of floor, eligibility, eligibility, floor: this machine's speed drifts by a third
-    # within a minute, and short alternating runs make the drift weigh on both alike
+    # within a minute, and short alternating runs make the drift weigh on both alike. Each round
+    # ends with the bare server (a health check: no key, no database), whose p99 is what the
+    # server stack alone gives on this machine, below which no endpoint of the app can go
     each = duration / (2 * ROUNDS)
-    log(f"single GET: {ROUNDS} × (floor, eligibility, eligibility, floor), {each:.1f} s each, 8 connections")
-    runs: dict[str, list[dict[str, Any]]] = {"floor": [], "eligibility": []}
-    for which in ("floor", "eligibility", "eligibility", "floor") * ROUNDS:
-        paths = floor if which == "floor" else elig
-        runs[which].append(load.run("get", each, {"BENCH_PATHS": str(paths), "BENCH_KEY": key}))
-    f, e = _merge(runs["floor"]), _merge(runs["eligibility"])
+    log(
+        f"single GET: {ROUNDS} × (floor, eligibility, eligibility, floor, bare), {each:.1f} s each, "
+        "8 connections"
+    )
+    paths = {"floor": floor, "eligibility": elig, "bare": bare}
+    runs: dict[str, list[dict[str, Any]]] = {which: [] for which in paths}
+    for which in ("floor", "eligibility", "eligibility", "floor", "bare") * ROUNDS:
+        runs[which].append(load.run("get", each, {"BENCH_PATHS": str(paths[which]), "BENCH_KEY": key}))
+    f, e, b = _merge(runs["floor"]), _merge(runs["eligibility"]), _merge(runs["bare"])
     log(
         f"  floor {f['rps']:.0f} req/s p50 {f['p50_us'] / 1000:.2f} ms p99 {f['p99_us'] / 1000:.2f} ms; "
         f"eligibility {e['rps']:.0f} req/s p50 {e['p50_us'] / 1000:.2f} ms p99 {e['p99_us'] / 1000:.2f} ms; "
-        f"errors {f['errors']}/{e['errors']}; runs (req/s, p50, p99): floor {f['runs']}, "
-        f"eligibility {e['runs']}"
+        f"bare {b['rps']:.0f} req/s p50 {b['p50_us'] / 1000:.2f} ms p99 {b['p99_us'] / 1000:.2f} ms; "
+        f"errors {f['errors']}/{e['errors']}/{b['errors']}; runs (req/s, p50, p99): floor {f['runs']}, "
+        f"eligibility {e['runs']}, bare {b['runs']}"
     )
     ratio = e["rps"] / f["rps"]
     rows = [
         Row(
             f"Single eligibility GET, 8 connections, {duration:.0f} s each in {2 * ROUNDS} runs "
-            f"({ROUNDS} × floor, real, real, floor): throughput",
+            f"({ROUNDS} × floor, real, real, floor, bare): throughput",
             f"{e['rps']:.0f} req/s",
             f"{f['rps']:.0f} req/s",
             f"{ratio:.2f}×",
@@ -547,8 +555,16 @@ def bench_single_get(load: Load, key: str, people: list[tuple[int, str]], workdi
             e["p99_us"] <= 15_000,
             short="single GET p99",
         ),
+        Row(
+            f"Bare server, same 8 connections, {ROUNDS} runs of {each:.0f} s: `GET /health/live` (no key, "
+            "no database; only the request hooks, JSON log and metrics): p99 latency (median of the "
+            f"runs'; worst run {b['p99_worst_us'] / 1000:.1f} ms) at {b['rps']:.0f} req/s, p50 "
+            f"{b['p50_us'] / 1000:.2f} ms",
+            f"{b['p99_us'] / 1000:.2f} ms",
+            target="— (the lowest p99 any endpoint of this server can have here)",
+        ),
     ]
-    return rows, e["requests"] + f["requests"], {"eligibility": e, "floor": f}
+    return rows, e["requests"] + f["requests"] + b["requests"], {"eligibility": e, "floor": f, "bare": b}
 
 
 def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
