@@ -46,19 +46,26 @@ def test_a_request_after_the_freeze_still_has_its_garbage_collected(unfrozen):
     assert probe() is None
 
 
-@pytest.mark.parametrize("raw", ["0", "-2", "four"])
-def test_web_workers_must_be_a_positive_integer(monkeypatch, raw):
-    monkeypatch.setenv("POINTS_WEB_WORKERS", raw)
-    with pytest.raises(ValueError, match="POINTS_WEB_WORKERS must be a positive integer"):
-        importlib.reload(gunicorn_conf)
-    monkeypatch.delenv("POINTS_WEB_WORKERS")
-    importlib.reload(gunicorn_conf)
+@pytest.fixture
+def configured(monkeypatch):
+    """Load the settings module under an environment; afterwards, load it again as it was."""
 
+    def load(**env: str):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return importlib.reload(gunicorn_conf)
 
-def test_workers_and_threads_come_from_the_environment(monkeypatch):
-    monkeypatch.setenv("POINTS_WEB_WORKERS", "3")
-    monkeypatch.setenv("POINTS_WEB_THREADS", "5")
-    conf = importlib.reload(gunicorn_conf)
-    assert (conf.workers, conf.threads) == (3, 5)
+    yield load
     monkeypatch.undo()
     importlib.reload(gunicorn_conf)
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "four"])
+def test_web_workers_must_be_a_positive_integer(configured, raw):
+    with pytest.raises(ValueError, match="POINTS_WEB_WORKERS must be a positive integer"):
+        configured(POINTS_WEB_WORKERS=raw)
+
+
+def test_workers_and_threads_come_from_the_environment(configured):
+    conf = configured(POINTS_WEB_WORKERS="3", POINTS_WEB_THREADS="5")
+    assert (conf.workers, conf.threads) == (3, 5)
