@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,6 +53,7 @@ HOST, PORT = "127.0.0.1", 8100
 BIG, SMALL = "points_bench", "points_bench_small"  # --database / --small-database change them
 ROSTER_CODE, ROSTER_SIZE, ROSTER_REGION = "HBENCH-ROSTER-2000", 2000, "130102"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+SOLO_SECONDS = 5.0  # the one-client write run that measures a write's cost
 ROUNDS = 3  # of floor, eligibility, eligibility, floor, bare in the single-GET measure
 WORKERS, THREADS = 4, 2  # 2 × cores workers (the gunicorn_conf default); 2 threads measured best here
 STARTED = time.monotonic()
@@ -70,7 +71,9 @@ def sa_url(name: str) -> str:
 
 
 def connect(name: str) -> psycopg.Connection:
-    return psycopg.connect(PG_SERVER + name, autocommit=True)
+    # no parallel query: its workers live for one statement, so CpuWatch never sees their CPU
+    # and counted it as other processes' (about a fifth of the machine in the write phase)
+    return psycopg.connect(PG_SERVER + name, autocommit=True, options="-c max_parallel_workers_per_gather=0")
 
 
 def scalar(conn: psycopg.Connection, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
@@ -334,7 +337,8 @@ class CpuWatch:
         self.phases: list[tuple[str, float]] = []
         self._mark: tuple[float, int, int] | None = None
 
-    def _ours(self) -> int:
+    def ours(self) -> int:
+        """This benchmark's CPU so far, in jiffies (see the class docstring for whose)."""
         total = _proc_jiffies(os.getpid(), children=True)
         if self.server is not None:
             total += _proc_jiffies(self.server.process.pid, children=True)
@@ -353,7 +357,7 @@ class CpuWatch:
         return total
 
     def start(self) -> None:
-        self._mark = (time.monotonic(), _busy_jiffies(), self._ours())
+        self._mark = (time.monotonic(), _busy_jiffies(), self.ours())
 
     def stop(self, phase: str) -> float:
         """The foreign share of the machine's CPU since start(), in percent."""
@@ -361,7 +365,7 @@ class CpuWatch:
         began, busy, ours = self._mark
         elapsed = time.monotonic() - began
         capacity = elapsed * HZ * len(os.sched_getaffinity(0))
-        foreign = max(0, (_busy_jiffies() - busy) - (self._ours() - ours))
+        foreign = max(0, (_busy_jiffies() - busy) - (self.ours() - ours))
         share = 100.0 * foreign / capacity if capacity else 0.0
         self.phases.append((phase, share))
         log(f"  other processes used {share:.0f}% of the CPU during: {phase}")
@@ -426,7 +430,7 @@ class Load:
         pyload waits for them."""
         if self.wrk:
             script = BENCH / ("get_random.lua" if mode == "get" else "post_violations.lua")
-            threads = 2
+            threads = min(2, self.connections)  # wrk needs a connection per thread
             argv = [
                 self.wrk,
                 f"-t{threads}",
@@ -453,6 +457,19 @@ class Load:
         if done.returncode != 0:
             raise SystemExit(f"{argv[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return self._parse(done.stdout)
+
+
+def cpu_per_request(
+    load: Load, mode: str, duration: float, env: dict[str, str]
+) -> tuple[dict[str, Any], float]:
+    """A run and the seconds of CPU this benchmark's processes (gunicorn, PostgreSQL, wrk) spent
+    per answered request. On one connection nothing waits on anything else, so this is what one
+    request costs the machine: a lower bound on its cost under load, where the processes also
+    contend for the cores, their caches and the GIL."""
+    before = CPU.ours()
+    result = load.run(mode, duration, env)
+    spent = (CPU.ours() - before) / HZ
+    return result, spent / max(1, result["requests"])
 
 
 # -- the measures ---------------------------------------------------------------------------------
@@ -527,6 +544,20 @@ def bench_single_get(load: Load, key: str, people: list[tuple[int, str]], workdi
         f"errors {f['errors']}/{e['errors']}/{b['errors']}; runs (req/s, p50, p99): floor {f['runs']}, "
         f"eligibility {e['runs']}, bare {b['runs']}"
     )
+    # what one request costs the machine, on one connection: with 8 connections always busy on
+    # these cores, a request's mean wait can be no less than 8 × that cost ÷ cores (Little's law),
+    # which bounds the p99 from below whatever the code does with its share
+    one = replace(load, connections=1)
+    cost = {
+        which: cpu_per_request(one, "get", each, {"BENCH_PATHS": str(paths[which]), "BENCH_KEY": key})
+        for which in ("floor", "eligibility")
+    }
+    (fo, f_cost), (eo, e_cost) = cost["floor"], cost["eligibility"]
+    cores = len(os.sched_getaffinity(0))
+    log(
+        f"  one connection: floor {fo['rps']:.0f} req/s, {f_cost * 1000:.2f} ms CPU a request; "
+        f"eligibility {eo['rps']:.0f} req/s, {e_cost * 1000:.2f} ms CPU a request ({cores} cores)"
+    )
     ratio = e["rps"] / f["rps"]
     rows = [
         Row(
@@ -563,8 +594,20 @@ def bench_single_get(load: Load, key: str, people: list[tuple[int, str]], workdi
             f"{b['p99_us'] / 1000:.2f} ms",
             target="— (the lowest p99 any endpoint of this server can have here)",
         ),
+        Row(
+            f"Cost of one GET: one connection, {each:.0f} s each; CPU of gunicorn, PostgreSQL and "
+            f"{load.name} per request (p50 {eo['p50_us'] / 1000:.2f} ms, floor "
+            f"{fo['p50_us'] / 1000:.2f} ms). With 8 connections always busy on {cores} cores, the mean "
+            f"latency can be no lower than 8 × cost ÷ {cores}: {8 * e_cost / cores * 1000:.1f} ms "
+            f"(floor {8 * f_cost / cores * 1000:.1f} ms)",
+            f"{e_cost * 1000:.2f} ms",
+            f"{f_cost * 1000:.2f} ms",
+            f"{e_cost / f_cost:.2f}×",
+            "— (a p99 ≤ 15 ms needs a mean well below 15 ms)",
+        ),
     ]
-    return rows, e["requests"] + f["requests"] + b["requests"], {"eligibility": e, "floor": f, "bare": b}
+    served = e["requests"] + f["requests"] + b["requests"] + eo["requests"] + fo["requests"]
+    return rows, served, {"eligibility": e, "floor": f, "bare": b}
 
 
 def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -798,6 +841,29 @@ def bench_writes(load: Load, key: str, name: str, workdir: Path, duration: float
         f"5xx {w['status_5xx']}, socket errors {w['errors'] - w['errors_status']}; new rows {rows}, "
         f"ledger entries {entries}, people {touched}, person-years differing from the ledger {mismatched}"
     )
+    # what one write costs the machine, on one client and to people the run above did not touch
+    # (the list backwards): the cores divided by that cost is the most writes a second this
+    # machine could take if nothing contended, an upper bound on the 8-client rate
+    solo_path = workdir / "write_people_solo.txt"
+    solo_path.write_text("".join(f"{code} {inst} {occurred}\n" for code, inst, _ in reversed(people)))
+    solo, cost = cpu_per_request(
+        replace(load, connections=1),
+        "violations",
+        SOLO_SECONDS,
+        {
+            "BENCH_PEOPLE": str(solo_path),
+            "BENCH_KEY": key,
+            "BENCH_PREFIX": f"{prefix}S",
+            "BENCH_DECIDED": day.isoformat(),
+        },
+    )
+    cores = len(os.sched_getaffinity(0))
+    ceiling = cores / cost
+    log(
+        f"  one client: {solo['status_201']} x 201 in {solo['seconds']:.1f} s "
+        f"(p50 {solo['p50_us'] / 1000:.1f} ms), "
+        f"{cost * 1000:.2f} ms CPU a write: at most {ceiling:.0f}/s on {cores} cores"
+    )
     return [
         Row(
             f"Violation writes, 8 concurrent clients ({load.name}, 8 keep-alive connections), "
@@ -817,7 +883,15 @@ def bench_writes(load: Load, key: str, name: str, workdir: Path, duration: float
             ok=not lost_or_double and mismatched == 0,
             short="writes: zero lost, zero double",
         ),
-    ], w["requests"]
+        Row(
+            f"Cost of one write: one client, {solo['seconds']:.0f} s, to other people; CPU of gunicorn, "
+            f"PostgreSQL and {load.name} per write (p50 {solo['p50_us'] / 1000:.1f} ms, "
+            f"{solo['status_201']} x 201, {solo['status_4xx'] + solo['status_5xx']} errors). "
+            f"{cores} cores ÷ cost = the most writes a second this machine could take with no contention",
+            f"{cost * 1000:.2f} ms → at most {ceiling:.0f}/s",
+            target="— (≥ 300/s needs a cost ≤ " + f"{cores / 300 * 1000:.1f} ms)",
+        ),
+    ], w["requests"] + solo["requests"]
 
 
 def time_job(name: str, job: str, day: dt.date, repeats: int) -> tuple[float, dict[str, Any]]:
