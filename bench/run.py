@@ -71,8 +71,8 @@ def sa_url(name: str) -> str:
 
 
 def connect(name: str) -> psycopg.Connection:
-    # no parallel query: its workers live for one statement, so CpuWatch never sees their CPU
-    # and counted it as other processes' (about a fifth of the machine in the write phase)
+    # no parallel query: its workers live for one statement, so CpuWatch never saw their CPU and
+    # counted it as other processes' (part of the 18-22% once reported for the write phase)
     return psycopg.connect(PG_SERVER + name, autocommit=True, options="-c max_parallel_workers_per_gather=0")
 
 
@@ -305,6 +305,7 @@ class Client:
 
 
 HZ = os.sysconf("SC_CLK_TCK")
+CORES = len(os.sched_getaffinity(0))
 
 
 def _busy_jiffies() -> int:
@@ -364,7 +365,7 @@ class CpuWatch:
         assert self._mark is not None
         began, busy, ours = self._mark
         elapsed = time.monotonic() - began
-        capacity = elapsed * HZ * len(os.sched_getaffinity(0))
+        capacity = elapsed * HZ * CORES
         foreign = max(0, (_busy_jiffies() - busy) - (self.ours() - ours))
         share = 100.0 * foreign / capacity if capacity else 0.0
         self.phases.append((phase, share))
@@ -553,7 +554,7 @@ def bench_single_get(load: Load, key: str, people: list[tuple[int, str]], workdi
         for which in ("floor", "eligibility")
     }
     (fo, f_cost), (eo, e_cost) = cost["floor"], cost["eligibility"]
-    cores = len(os.sched_getaffinity(0))
+    cores = CORES
     log(
         f"  one connection: floor {fo['rps']:.0f} req/s, {f_cost * 1000:.2f} ms CPU a request; "
         f"eligibility {eo['rps']:.0f} req/s, {e_cost * 1000:.2f} ms CPU a request ({cores} cores)"
@@ -857,7 +858,7 @@ def bench_writes(load: Load, key: str, name: str, workdir: Path, duration: float
             "BENCH_DECIDED": day.isoformat(),
         },
     )
-    cores = len(os.sched_getaffinity(0))
+    cores = CORES
     ceiling = cores / cost
     log(
         f"  one client: {solo['status_201']} x 201 in {solo['seconds']:.1f} s "
@@ -1085,7 +1086,7 @@ def machine() -> dict[str, str]:
         else "bench/pyload.py"
     )
     return {
-        "cores": str(len(os.sched_getaffinity(0))),
+        "cores": str(CORES),
         "cpu": model,
         "ram": f"{mem_kb / 1024 / 1024:.0f} GiB",
         "kernel": platform.release(),
