@@ -53,6 +53,7 @@ HOST, PORT = "127.0.0.1", 8100
 BIG, SMALL = "points_bench", "points_bench_small"  # --database / --small-database change them
 ROSTER_CODE, ROSTER_SIZE, ROSTER_REGION = "HBENCH-ROSTER-2000", 2000, "130102"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+WRITES_TARGET = 300  # violation writes a second (issue 6)
 SOLO_SECONDS = 5.0  # the one-client write run that measures a write's cost
 ROUNDS = 3  # of floor, eligibility, eligibility, floor, bare in the single-GET measure
 WORKERS, THREADS = 4, 2  # 2 × cores workers (the gunicorn_conf default); 2 threads measured best here
@@ -554,10 +555,9 @@ def bench_single_get(load: Load, key: str, people: list[tuple[int, str]], workdi
         for which in ("floor", "eligibility")
     }
     (fo, f_cost), (eo, e_cost) = cost["floor"], cost["eligibility"]
-    cores = CORES
     log(
         f"  one connection: floor {fo['rps']:.0f} req/s, {f_cost * 1000:.2f} ms CPU a request; "
-        f"eligibility {eo['rps']:.0f} req/s, {e_cost * 1000:.2f} ms CPU a request ({cores} cores)"
+        f"eligibility {eo['rps']:.0f} req/s, {e_cost * 1000:.2f} ms CPU a request ({CORES} cores)"
     )
     ratio = e["rps"] / f["rps"]
     rows = [
@@ -598,9 +598,9 @@ def bench_single_get(load: Load, key: str, people: list[tuple[int, str]], workdi
         Row(
             f"Cost of one GET: one connection, {each:.0f} s each; CPU of gunicorn, PostgreSQL and "
             f"{load.name} per request (p50 {eo['p50_us'] / 1000:.2f} ms, floor "
-            f"{fo['p50_us'] / 1000:.2f} ms). With 8 connections always busy on {cores} cores, the mean "
-            f"latency can be no lower than 8 × cost ÷ {cores}: {8 * e_cost / cores * 1000:.1f} ms "
-            f"(floor {8 * f_cost / cores * 1000:.1f} ms)",
+            f"{fo['p50_us'] / 1000:.2f} ms). With 8 connections always busy on {CORES} cores, the mean "
+            f"latency can be no lower than 8 × cost ÷ {CORES}: {8 * e_cost / CORES * 1000:.1f} ms "
+            f"(floor {8 * f_cost / CORES * 1000:.1f} ms)",
             f"{e_cost * 1000:.2f} ms",
             f"{f_cost * 1000:.2f} ms",
             f"{e_cost / f_cost:.2f}×",
@@ -858,12 +858,11 @@ def bench_writes(load: Load, key: str, name: str, workdir: Path, duration: float
             "BENCH_DECIDED": day.isoformat(),
         },
     )
-    cores = CORES
-    ceiling = cores / cost
+    ceiling = CORES / cost
     log(
         f"  one client: {solo['status_201']} x 201 in {solo['seconds']:.1f} s "
         f"(p50 {solo['p50_us'] / 1000:.1f} ms), "
-        f"{cost * 1000:.2f} ms CPU a write: at most {ceiling:.0f}/s on {cores} cores"
+        f"{cost * 1000:.2f} ms CPU a write: at most {ceiling:.0f}/s on {CORES} cores"
     )
     return [
         Row(
@@ -871,8 +870,8 @@ def bench_writes(load: Load, key: str, name: str, workdir: Path, duration: float
             f"{w['seconds']:.0f} s, each to a different person "
             f"(p50 {w['p50_us'] / 1000:.1f} ms, p99 {w['p99_us'] / 1000:.1f} ms)",
             f"{rate:.0f} writes/s",
-            target="≥ 300/s",
-            ok=rate >= 300 and w["status_4xx"] + w["status_5xx"] == 0,
+            target=f"≥ {WRITES_TARGET}/s",
+            ok=rate >= WRITES_TARGET and w["status_4xx"] + w["status_5xx"] == 0,
             short="violation writes/s",
         ),
         Row(
@@ -888,9 +887,9 @@ def bench_writes(load: Load, key: str, name: str, workdir: Path, duration: float
             f"Cost of one write: one client, {solo['seconds']:.0f} s, to other people; CPU of gunicorn, "
             f"PostgreSQL and {load.name} per write (p50 {solo['p50_us'] / 1000:.1f} ms, "
             f"{solo['status_201']} x 201, {solo['status_4xx'] + solo['status_5xx']} errors). "
-            f"{cores} cores ÷ cost = the most writes a second this machine could take with no contention",
+            f"{CORES} cores ÷ cost = the most writes a second this machine could take with no contention",
             f"{cost * 1000:.2f} ms → at most {ceiling:.0f}/s",
-            target="— (≥ 300/s needs a cost ≤ " + f"{cores / 300 * 1000:.1f} ms)",
+            target=f"— (≥ {WRITES_TARGET}/s needs a cost ≤ {CORES / WRITES_TARGET * 1000:.1f} ms)",
         ),
     ], w["requests"] + solo["requests"]
 
