@@ -193,10 +193,16 @@ def derive_state(
     Decisions and repairs are replayed in date order (ledger order within a day); a reversed
     decision is left out entirely, so revoking it lifts whatever it caused (rule 24).
     """
+    decisions = list(decisions)
     reversed_ids = {r.reverses_entry_id for r in reversals}
     effective = [d for d in decisions if d.entry_id not in reversed_ids]
+    # rule 24: an amendment is a new entry, but the decision keeps the place it was first recorded
+    # in among the decisions of its day, so the order is that of the violation's first entry
+    first_entry: dict[int, int] = {}
+    for d in decisions:
+        first_entry[d.violation_id] = min(d.entry_id, first_entry.get(d.violation_id, d.entry_id))
     timeline: list[tuple[dt.date, int, Decision | Repair]] = [
-        (d.decided_on, d.entry_id, d) for d in effective
+        (d.decided_on, first_entry[d.violation_id], d) for d in effective
     ]
     timeline.extend((r.approved_on, r.entry_id, r) for r in repairs)
     timeline.sort(key=lambda item: (item[0], item[1]))
@@ -230,7 +236,10 @@ def derive_state(
         terminations=tuple(terminations),
         repairs=tuple(credits),
         registrations=tuple(registration_spans(registrations, terminations)),
-        decisions=tuple(d.violation_id for d in sorted(effective, key=lambda d: (d.decided_on, d.entry_id))),
+        decisions=tuple(
+            d.violation_id
+            for d in sorted(effective, key=lambda d: (d.decided_on, first_entry[d.violation_id]))
+        ),
     )
 
 
@@ -468,7 +477,9 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
                 status="terminated",
                 reason=f"eligibility terminated on {t.start.isoformat()}; re-registration barred until "
                 f"{bar.isoformat() if bar else t.barred_until.isoformat()} (policy.md rule 17)",
-                until=None,
+                # a termination lasts until a registration that starts after it: one already recorded
+                # is the next known change
+                until=_next_start(spans, day, institution_code),
                 barred_until=bar,
             )
     running = [s for s in state.suspensions if s.start <= day < s.end]
@@ -496,6 +507,10 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
     if covering:
         ends = [s.end for s in covering]
         until = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        # a suspension or termination already decided but starting later ends the active status first
+        sanction_starts = [s.start for s in state.suspensions if s.start > day]
+        sanction_starts += [t.start for t in state.terminations if t.start > day]
+        until = min((d for d in (until, *sanction_starts) if d is not None), default=None)
         return Eligibility(
             at=day,
             eligible=True,
@@ -509,7 +524,19 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
         eligible=False,
         status="not_registered",
         reason=f"no registration{where} covers {day.isoformat()} (policy.md rule 4)",
-        until=None,
+        until=_next_start(spans, day, institution_code),
+    )
+
+
+def _next_start(spans: list[RegistrationSpan], day: dt.date, institution_code: str | None) -> dt.date | None:
+    """The start of the next recorded registration after `day` (at the institution asked about)."""
+    return min(
+        (
+            s.start
+            for s in spans
+            if s.start > day and (institution_code is None or s.institution_code == institution_code)
+        ),
+        default=None,
     )
 
 

@@ -71,6 +71,50 @@ def test_rule_4_with_several_registrations_active_until_the_latest_end(state_of)
     assert eligibility_on(state, D(2025, 6, 1), institution_code="H0001").until == D(2025, 9, 1)
 
 
+def test_rule_18_before_a_registration_starts_until_names_its_start(state_of):
+    state = state_of(registrations=[registration(1, "2026-05-15")])
+    answer = eligibility_on(state, D(2026, 5, 14))
+    assert (answer.status, answer.until) == ("not_registered", D(2026, 5, 15))
+
+
+def test_rule_18_until_names_the_next_registration_at_the_institution_asked_about(state_of):
+    state = state_of(
+        registrations=[
+            registration(1, "2026-03-01", institution="H0001"),
+            registration(2, "2026-06-01", institution="H0002"),
+        ]
+    )
+    assert eligibility_on(state, D(2026, 2, 1), institution_code="H0002").until == D(2026, 6, 1)
+    assert eligibility_on(state, D(2026, 2, 1)).until == D(2026, 3, 1)
+    assert eligibility_on(state, D(2026, 7, 1), institution_code="H0003").until is None
+
+
+def test_rule_18_an_active_person_is_active_until_a_known_suspension_starts(state_of):
+    # 9 points queue a 2-month term behind the one running; asked about a day before the decision,
+    # the person is active until it starts
+    state = state_of([decision(1, "2026-04-10", 9)], registrations=[registration(1, "2025-01-01")])
+    answer = eligibility_on(state, D(2026, 4, 9))
+    assert (answer.status, answer.until) == ("active", D(2026, 4, 10))
+
+
+def test_rule_18_an_active_person_is_active_until_a_known_termination(state_of):
+    state = state_of([decision(1, "2026-04-10", 12)], registrations=[registration(1, "2025-01-01")])
+    assert (eligibility_on(state, D(2026, 1, 2)).status, eligibility_on(state, D(2026, 1, 2)).until) == (
+        "active",
+        D(2026, 4, 10),
+    )
+
+
+def test_rule_17_a_terminated_person_is_terminated_until_a_registration_recorded_after_the_bar(state_of):
+    state = state_of(
+        [decision(1, "2025-02-01", 12)],
+        registrations=[registration(1, "2024-01-01"), registration(2, "2028-03-01")],
+    )
+    answer = eligibility_on(state, D(2026, 6, 1))
+    assert (answer.status, answer.until) == ("terminated", D(2028, 3, 1))
+    assert eligibility_on(state, D(2028, 3, 1)).status == "active"
+
+
 # -- rule 18: suspended and terminated --------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from rules_builders import (
     decision,
     measure_kinds,
     registration,
+    reversal,
     suspension_ranges,
 )
 
@@ -636,3 +637,24 @@ def test_rules_5_and_15_a_term_decided_in_another_province_queues_behind_the_run
         Suspension(D(2025, 11, 1), D(2026, 3, 1), 4, 2025, 1, "single_event"),
         Suspension(D(2026, 3, 1), D(2026, 6, 1), 3, 2026, 2, "single_event"),
     )
+
+
+# -- rule 24: an amended decision keeps its place among the decisions of its day ----------------------
+
+
+def test_rule_24_an_amended_decision_keeps_its_place_among_decisions_of_the_same_day(state_of):
+    # A (4 points, entry 1) then B (3 points, entry 2) on one day; A is amended to 5: a reversal of
+    # entry 1 (entry 3) and a new decision entry for A (entry 4). A still comes first: 5 -> agency
+    # talk for A, 8 -> public notice for B.
+    ledger = [
+        decision(1, "2026-04-10", 4, violation_id=101),
+        decision(2, "2026-04-10", 3, violation_id=102),
+        decision(4, "2026-04-10", 5, violation_id=101),
+    ]
+    state = state_of(ledger, reversals=[reversal(3, 1, "2026-05-01")])
+    assert [(m.kind, m.violation_id) for m in state.measures] == [
+        ("agency_talk", 101),
+        ("public_notice", 102),
+    ]
+    assert state.year(2026).points_total == 8
+    assert state.decisions == (101, 102)
