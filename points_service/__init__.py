@@ -11,7 +11,7 @@ from .settings import Settings
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
     """Build the app: engine, sessionmaker, Api, blueprints, error handlers. No work at import."""
     from .api import init_api
-    from .api.base import Runtime
+    from .api.base import JSONProvider, Runtime
     from .api.observability import init_observability
     from .api.security import init_security
     from .persistence.engine import make_sessionmaker, make_web_engine, read_only
@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     settings = settings or Settings.from_env()
     app = Flask("points_service")
+    app.json = JSONProvider(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     engine = engine or make_web_engine(settings.database_url)
     replica = make_web_engine(settings.database_read_url) if settings.database_read_url else None

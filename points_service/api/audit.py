@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from ..services.audit_log import read_audit
 from .base import BaseSchema, Blueprint, PageArgs, decode_cursor, encode_cursor, principal, session
+from .schemas.fields import Instant
 
 blp = Blueprint("audit", __name__, url_prefix="/v1", description="Who did what, when")
 
@@ -20,7 +21,7 @@ class AuditQuery(PageArgs):
         validate=validate.Length(min=1, max=140),
         metadata={"description": "`type` or `type/id`, e.g. `violation/12`"},
     )
-    since = fields.AwareDateTime(metadata={"description": "RFC 3339 instant"})
+    since = Instant(metadata={"description": "RFC 3339 instant"})
 
 
 class AuditRead(BaseSchema):
@@ -49,14 +50,13 @@ class Audit(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
         """Every write, oldest first: actor, role, action, object, time, request id, digest"""
-        after = decode_cursor(args.get("cursor"))
         rows, last = read_audit(
             session(),
             principal(),
             actor=args.get("actor"),
             object_ref=args.get("object"),
             since=args.get("since"),
-            after=after if isinstance(after, int) else None,
+            after=decode_cursor(args.get("cursor"), int),
             limit=args["limit"],
         )
         return {

@@ -13,29 +13,75 @@ from typing import Any
 
 import marshmallow as ma
 from flask import current_app, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Blueprint as SmorestBlueprint
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from webargs.flaskparser import FlaskParser
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from ..clock import utc_now
 from ..persistence.engine import transaction
 from ..persistence.pii import PiiKeys
+from ..rules.identifiers import text_problem
 from ..services.access import PERMISSIONS, Principal, require
 from ..services.errors import NotAuthenticated, RuleViolation
 from ..services.keys import LAST_USED_RESOLUTION, authenticate, touch
 from ..settings import Settings
 
-NUL = "\x00"
+# a body nested deeper than this is refused before anything walks it: Python's recursion (the JSON
+# decoder's, marshmallow's) would otherwise end in a RecursionError, a 500
+MAX_JSON_DEPTH = 32
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, Mapping):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_nul(v) for v in value)
+def load_json(data: bytes | str) -> Any:
+    """Parse a request body, refusing what the service cannot process as malformed (a 400)."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError(f"nested more than {MAX_JSON_DEPTH} levels deep", text, 0) from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise json.JSONDecodeError(f"nested more than {MAX_JSON_DEPTH} levels deep", text, 0)
+    return value
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's own JSON parsing (`request.get_json`, as the Idempotency-Key fingerprint uses it)
+    refuses the same bodies the argument parser does."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return load_json(s)
+
+
+def _depth(value: Any) -> int:
+    """How deeply containers nest in a parsed JSON value, walked without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _unstorable(value: Any) -> bool:
+    """A NUL or an unpaired surrogate anywhere in a value: neither can be stored or encoded (PostgreSQL
+    text refuses NUL, UTF-8 refuses surrogates), so each is a 422 at its field, never a 500."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if text_problem(item) is not None:
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
     return False
 
 
@@ -46,14 +92,14 @@ class BaseSchema(ma.Schema):
         ordered = True
 
     @ma.pre_load
-    def _refuse_nul(self, data: Any, **_kwargs: Any) -> Any:
-        """A NUL character in any string of a body or query is a 422 at its field: PostgreSQL text
-        cannot hold one, and it reached the database as a 500 (BUG-4). SQLite would store it."""
+    def _refuse_unstorable(self, data: Any, **_kwargs: Any) -> Any:
         if isinstance(data, Mapping):
             refused = {
-                name: ["must not contain a NUL character"]
+                str(name).encode("utf-8", "backslashreplace").decode(): [
+                    "must not contain a NUL character or an unpaired UTF-16 surrogate"
+                ]
                 for name, value in data.items()
-                if _holds_nul(name) or _holds_nul(value)
+                if _unstorable(name) or _unstorable(value)
             }
             if refused:
                 raise ma.ValidationError(refused)
@@ -110,9 +156,16 @@ def _bearer_key() -> str:
     return key.strip()
 
 
+class Parser(FlaskParser):
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            return missing
+        return load_json(req.get_data(cache=True))
+
+
 class Blueprint(SmorestBlueprint):
     # webargs excludes unknown query args by default, overriding the schema; let BaseSchema decide
-    ARGUMENTS_PARSER = FlaskParser(unknown=None)
+    ARGUMENTS_PARSER = Parser(unknown=None)
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable:
         # webargs instantiates a schema class on every request; an instance is built once
@@ -198,15 +251,33 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> Any:
+BIGINT_MAX = 2**63 - 1
+CursorShape = type[int] | type[str] | tuple[type[int], type[int]]
+
+
+def decode_cursor(cursor: str | None, shape: CursorShape, *, field: str = "cursor") -> Any:
+    """The position in a cursor this service issued: an id (`int`), a code (`str`) or a feed position
+    (`(int, int)`). Anything else, ids outside BIGINT included, is a 422 naming the field: a forged
+    number must not reach the database, where it would overflow."""
     if cursor is None:
         return None
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):
-        raise RuleViolation(
-            "cursor is not one this service issued", rule="api.md Conventions", field="cursor"
-        ) from None
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, RecursionError):
+        value = None
+    parts = value if isinstance(shape, tuple) and isinstance(value, list) else [value]
+    types = shape if isinstance(shape, tuple) else (shape,)
+    if len(parts) == len(types) and all(_fits(v, t) for v, t in zip(parts, types, strict=True)):
+        return tuple(parts) if isinstance(shape, tuple) else parts[0]
+    raise RuleViolation(
+        f"{field} is not a cursor this service issued", rule="api.md Conventions", field=field
+    )
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is int:
+        return type(value) is int and 0 <= value <= BIGINT_MAX
+    return isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable()
 
 
 class PageArgs(BaseSchema):

@@ -29,11 +29,9 @@ class Events(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
         """Changes after the cursor, in order, as CloudEvents; an HR system sees its staff only"""
-        after = decode_cursor(args["after"]) if args["after"] else [0, 0]
-        if not (isinstance(after, list) and len(after) == 2 and all(isinstance(v, int) for v in after)):
-            after = [0, 0]
+        after = decode_cursor(args["after"], (int, int), field="after") or (0, 0)
         events, last = events_svc.read_feed(
-            session(), principal(), after=(after[0], after[1]), limit=args["limit"], types=args["type"]
+            session(), principal(), after=after, limit=args["limit"], types=args["type"]
         )
         return {
             "items": [events_svc.cloud_event(e) for e in events],
@@ -102,12 +100,11 @@ class Deliveries(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args, webhook_id):
         """Every delivery to the subscription with each attempt: time, status code, error"""
-        after = decode_cursor(args["cursor"])
         items, last = webhooks_svc.deliveries_of(
             session(),
             principal(),
             webhook_id,
-            after=after if isinstance(after, int) else None,
+            after=decode_cursor(args["cursor"], int),
             limit=args["limit"],
         )
         return {

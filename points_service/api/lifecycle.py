@@ -135,13 +135,12 @@ class Repairs(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
         """Repair applications the caller may see, oldest first (paginated)"""
-        after = decode_cursor(args.get("cursor"))
         items, last = repairs_svc.list_repairs(
             session(),
             principal(),
             practitioner_code=args.get("practitioner_code"),
             status=args.get("status"),
-            after=after if isinstance(after, int) else None,
+            after=decode_cursor(args.get("cursor"), int),
             limit=args["limit"],
         )
         return {
@@ -278,13 +277,12 @@ class Measures(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
         """The caller's queue of talks and notices: a hospital's institution talks, or the agency's"""
-        after = decode_cursor(args.get("cursor"))
         rows, last = measures_svc.list_measures(
             session(),
             principal(),
             institution_code=args.get("institution_code"),
             state=args.get("state"),
-            after=after if isinstance(after, int) else None,
+            after=decode_cursor(args.get("cursor"), int),
             limit=args["limit"],
         )
         return {

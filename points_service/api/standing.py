@@ -91,13 +91,12 @@ class Roster(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args, code):
         """The institution's staff registered on a day, with their eligibility there (paginated)"""
-        after = decode_cursor(args.get("cursor"))
         items, last = eligibility_svc.roster(
             session(),
             principal(),
             code,
             at=args.get("at") or local_date(utc_now()),
-            after=after if isinstance(after, str) else None,
+            after=decode_cursor(args.get("cursor"), str),
             limit=args["limit"],
         )
         return {"items": items, "next_cursor": encode_cursor(last) if last else None}
@@ -114,7 +113,6 @@ class History(MethodView):
         """The person's file: every decision, reversal, repair, measure, sanction and registration change"""
         practitioner = visible_practitioner(session(), principal(), code)
         items = history_for(session(), practitioner)
-        start = decode_cursor(args.get("cursor")) or 0
-        start = start if isinstance(start, int) and start >= 0 else 0
+        start = decode_cursor(args.get("cursor"), int) or 0
         end = start + args["limit"]
         return {"items": items[start:end], "next_cursor": encode_cursor(end) if end < len(items) else None}

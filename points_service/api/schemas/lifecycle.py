@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from ...rules.appeals import APPEAL_OUTCOMES
 from ...rules.policy import MEASURE_KINDS, REPAIR_ACTIVITIES
 from ..base import BaseSchema, PageArgs
-from .registry import CODE
+from .fields import CODE, Identifier, LegalDate, Text
 
 REPAIR_STATUSES = ["submitted", "institution_approved", "approved", "rejected"]
 MEASURE_STATES = ["pending", "completed", "published", "cancelled"]
@@ -21,8 +21,8 @@ class RepairCreate(BaseSchema):
         metadata={"description": "the person's institution, which reviews first"},
     )
     activity = fields.String(required=True, validate=validate.OneOf(REPAIR_ACTIVITIES))
-    completed_on = fields.Date(required=True)
-    evidence_ref = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    completed_on = LegalDate(required=True)
+    evidence_ref = Identifier(required=True, max_length=500)
 
 
 class RepairCredit(BaseSchema):
@@ -56,7 +56,7 @@ class RepairRead(BaseSchema):
 
 class RepairReview(BaseSchema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
-    comment = fields.String(validate=validate.Length(max=2000), load_default=None)
+    comment = Text(max_length=2000, load_default=None)
     version = fields.Integer(required=True, strict=True, metadata={"description": "the version last read"})
 
 
@@ -71,7 +71,7 @@ class RepairPage(BaseSchema):
 
 
 class AppealCreate(BaseSchema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    reason = Text(required=True, max_length=4000, required_text=True)
 
 
 class AppealRead(BaseSchema):
@@ -101,7 +101,7 @@ class AppealDecision(BaseSchema):
         validate=validate.Range(min=1, max=12),
         metadata={"description": "the new points, with outcome `amended` only"},
     )
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    reason = Text(required=True, max_length=4000, required_text=True)
     version = fields.Integer(strict=True, metadata={"description": "optional: the version last read"})
 
 
@@ -130,10 +130,10 @@ class MeasurePage(BaseSchema):
 
 
 class MeasureComplete(BaseSchema):
-    completed_on = fields.Date(required=True)
-    note = fields.String(validate=validate.Length(max=4000), load_default=None)
+    completed_on = LegalDate(required=True)
+    note = Text(max_length=4000, load_default=None)
 
 
 class MeasurePublish(BaseSchema):
-    published_on = fields.Date(required=True)
-    note = fields.String(validate=validate.Length(max=4000), load_default=None)
+    published_on = LegalDate(required=True)
+    note = Text(max_length=4000, load_default=None)

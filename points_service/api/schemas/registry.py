@@ -5,20 +5,16 @@ from marshmallow import fields, validate
 
 from ...rules.policy import CATEGORIES, INSTITUTION_KINDS
 from ..base import BaseSchema
-
-# a list, not validate.And: apispec renders each validator of a list (minLength, maxLength, pattern)
-# and nothing of an And, which left openapi.yaml allowing any string (BUG-5)
-CODE = [validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+from .fields import CODE, LegalDate, Name, RegionCode, Text
 
 
 class InstitutionCreate(BaseSchema):
     code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Name(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(INSTITUTION_KINDS))
-    region_code = fields.String(
+    region_code = RegionCode(
         required=True,
-        validate=validate.Regexp(r"^\d{6}$", error="a 6-digit region code (行政区划代码)"),
-        metadata={"description": "first two digits are the province (13 Hebei, 63 Qinghai)"},
+        metadata={"description": "GB/T 2260: the first two digits are the province (13 Hebei, 63 Qinghai)"},
     )
 
 
@@ -33,7 +29,7 @@ class InstitutionRead(BaseSchema):
 
 class PractitionerCreate(BaseSchema):
     code = fields.String(required=True, validate=CODE, metadata={"description": "national person code"})
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Name(required=True)
     id_number = fields.String(
         required=True,
         validate=validate.Length(min=15, max=32),
@@ -65,12 +61,12 @@ class PractitionerRead(BaseSchema):
 
 class RegistrationCreate(BaseSchema):
     institution_code = fields.String(required=True, validate=CODE)
-    start_date = fields.Date(required=True)
+    start_date = LegalDate(required=True)
 
 
 class RegistrationEnd(BaseSchema):
-    end_date = fields.Date(required=True, metadata={"description": "exclusive: the first day not registered"})
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    end_date = LegalDate(required=True, metadata={"description": "exclusive: the first day not registered"})
+    reason = Text(required=True, max_length=500, required_text=True)
 
 
 class RegistrationCreated(RegistrationRead):

@@ -5,6 +5,7 @@ from marshmallow import fields, validate
 from ...rules.policy import MEASURE_KINDS, TIERS
 from ...services.history import HISTORY_KINDS
 from ..base import BaseSchema, PageArgs
+from .fields import CODE, LegalDate
 
 STATUSES = ["active", "suspended", "terminated", "not_registered"]
 
@@ -74,8 +75,8 @@ class EligibilityRead(BaseSchema):
 
 
 class EligibilityQuery(BaseSchema):
-    at = fields.Date(metadata={"description": "default: today (Asia/Shanghai)"})
-    institution_code = fields.String(validate=validate.Length(min=1, max=64))
+    at = LegalDate(metadata={"description": "default: today (Asia/Shanghai)"})
+    institution_code = fields.String(validate=CODE)
 
 
 class EligibilityBatch(BaseSchema):
@@ -84,8 +85,8 @@ class EligibilityBatch(BaseSchema):
         required=True,
         validate=validate.Length(min=1, max=1000),
     )
-    at = fields.Date()
-    institution_code = fields.String(validate=validate.Length(min=1, max=64))
+    at = LegalDate()
+    institution_code = fields.String(validate=CODE)
 
 
 class EligibilityBatchRead(BaseSchema):
@@ -93,7 +94,7 @@ class EligibilityBatchRead(BaseSchema):
 
 
 class RosterQuery(PageArgs):
-    at = fields.Date(metadata={"description": "default: today (Asia/Shanghai)"})
+    at = LegalDate(metadata={"description": "default: today (Asia/Shanghai)"})
 
 
 class RosterPage(BaseSchema):

@@ -4,14 +4,14 @@ from marshmallow import fields, validate
 
 from ...rules.policy import ADJUSTMENTS, RESPONSIBILITIES
 from ..base import BaseSchema
-from .registry import CODE
+from .fields import CODE, Identifier, LegalDate, Text
 from .standing import MeasureRead, SanctionRead, StandingRead
 
 
 class ViolationCreate(BaseSchema):
-    case_ref = fields.String(
+    case_ref = Identifier(
         required=True,
-        validate=validate.Length(min=1, max=100),
+        max_length=100,
         metadata={"description": "unique case number from the inspector's system"},
     )
     practitioner_code = fields.String(required=True, validate=CODE)
@@ -28,12 +28,12 @@ class ViolationCreate(BaseSchema):
         metadata={"description": "optional; default from code + responsibility"},
     )
     adjustment = fields.String(validate=validate.OneOf(ADJUSTMENTS))
-    adjustment_reason = fields.String(validate=validate.Length(min=1, max=2000))
-    occurred_on = fields.Date(required=True)
-    decided_on = fields.Date(required=True, metadata={"description": "decides the score year (rule 6)"})
-    description = fields.String(validate=validate.Length(max=4000))
+    adjustment_reason = Text(max_length=2000, required_text=True)
+    occurred_on = LegalDate(required=True)
+    decided_on = LegalDate(required=True, metadata={"description": "decides the score year (rule 6)"})
+    description = Text(max_length=4000)
     evidence_refs = fields.List(
-        fields.String(validate=validate.Length(min=1, max=500)),
+        Identifier(max_length=500),
         validate=validate.Length(max=100),
         load_default=list,
     )
