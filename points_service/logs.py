@@ -10,11 +10,12 @@ from typing import Any
 
 import structlog
 
-NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![0-9A-Za-z])")
+NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z])(\d)\d{16}([\dXx])(?![0-9A-Za-z])")
 
 
 def redact(value: str) -> str:
-    return NATIONAL_ID.sub(lambda m: f"{m.group(1)}{'*' * 10}{m.group(2)}", value)
+    """The same mask as responses give: the first and the last character only."""
+    return NATIONAL_ID.sub(lambda m: f"{m.group(1)}{'*' * 16}{m.group(2)}", value)
 
 
 def _redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,9 @@ from points_service.services.keys import CreateKey, create_key
 
 NOW = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)
 _serial = itertools.count(1)
+# practitioner code -> the national ID number it was created with, so that any key can register the
+# person as an HR system must: by code and number together
+ID_NUMBERS: dict[str, str] = {}
 
 
 def gb11643(prefix17: str) -> str:
@@ -85,18 +88,18 @@ class Api:
 
     def practitioner(self, *, category="physician", code_=None) -> str:
         c = code_ or code("P")
+        number = new_id_number()
         self.post(
-            "/v1/practitioners",
-            {"code": c, "name": f"Person {c}", "id_number": new_id_number(), "category": category},
+            "/v1/practitioners", {"code": c, "name": f"Person {c}", "id_number": number, "category": category}
         )
+        ID_NUMBERS[c] = number
         return c
 
     def register(self, practitioner: str, institution: str, start="2025-01-01", **kw):
-        return self.post(
-            f"/v1/practitioners/{practitioner}/registrations",
-            {"institution_code": institution, "start_date": start},
-            **kw,
-        )
+        body = {"institution_code": institution, "start_date": start}
+        if practitioner in ID_NUMBERS:
+            body["id_number"] = ID_NUMBERS[practitioner]
+        return self.post(f"/v1/practitioners/{practitioner}/registrations", body, **kw)
 
     def violation(
         self,

@@ -133,6 +133,7 @@ class Registrations(MethodView):
             session(),
             principal(),
             svc.Register(practitioner_code=code, **data),
+            keys=runtime().pii,
             policies=runtime().settings.policies,
             now=utc_now(),
             request_id=request_id(),

@@ -91,11 +91,15 @@ def normalise_national_id(raw: str) -> str:
 
 
 def mask_national_id(normalised: str) -> str:
-    """Display form keeping the region prefix and the tail, e.g. ``1301**********123X``."""
+    """Display form keeping only the first and the last character, e.g. ``1****************X``.
+
+    More would narrow the number down: the first six digits name a county and the next eight a
+    birth date, so a mask of 4 + 4 left a few thousand candidates to try against the check digit.
+    """
     if len(normalised) != NATIONAL_ID_LENGTH:
         # Masking a malformed value could leak most of it (e.g. a 9-char string keeps 8).
         raise InvalidNationalId("only a normalised 18-character national ID can be masked")
-    return f"{normalised[:4]}{'*' * 10}{normalised[-4:]}"
+    return f"{normalised[0]}{'*' * (NATIONAL_ID_LENGTH - 2)}{normalised[-1]}"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from .errors import Forbidden
 PERMISSIONS: dict[str, frozenset[str]] = {
     "institutions:write": frozenset({"admin"}),
     "institutions:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
-    "practitioners:write": frozenset({"admin", "hr_system"}),
+    # the registry of persons is the agency's: an HR system registers an existing person, it does
+    # not create one (a create would tell it which codes and national IDs exist)
+    "practitioners:write": frozenset({"admin"}),
     "practitioners:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
     "registrations:write": frozenset({"admin", "hr_system"}),
     "violations:write": frozenset({"admin", "inspector"}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -49,6 +50,8 @@ class Register:
     practitioner_code: str
     institution_code: str
     start_date: dt.date
+    # an HR system names the person by code and national ID together (api.md Registry)
+    id_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,11 +205,15 @@ def may_see_practitioner(session: Session, principal: Principal, practitioner_id
 # -- registrations (rule 4, 17) -------------------------------------------------------------------
 
 
+NO_MATCH = "no practitioner matches this practitioner code and national ID number together"
+
+
 def register(
     session: Session,
     principal: Principal,
     cmd: Register,
     *,
+    keys: pii.PiiKeys,
     policies: PolicySet,
     now: dt.datetime,
     request_id: str | None,
@@ -218,7 +225,17 @@ def register(
         raise RuleViolation(
             f"no institution {cmd.institution_code}", rule="policy.md rule 4", field="institution_code"
         )
+    if principal.role == "hr_system" and cmd.id_number is None:
+        raise RuleViolation(
+            "an HR system names the person by practitioner code and id_number together",
+            rule="api.md Registry",
+            field="id_number",
+        )
     practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
+    if cmd.id_number is not None and not _holds_national_id(keys, practitioner, cmd.id_number):
+        # one answer for an unknown code, an unknown number and a pair that does not match, so that
+        # nobody learns from it which codes or numbers exist
+        raise RuleViolation(NO_MATCH, rule="api.md Registry")
     if practitioner is None:
         raise NotFound(f"no practitioner {cmd.practitioner_code}")
     state = stored_state(queries.state_by_code(session, practitioner.code))
@@ -359,6 +376,14 @@ def _registration_changed(
         now=now,
         request_id=request_id,
     )
+
+
+def _holds_national_id(keys: pii.PiiKeys, practitioner: Practitioner | None, id_number: str) -> bool:
+    try:
+        index = pii.blind_index(keys, pii.normalise_national_id(id_number))
+    except pii.InvalidNationalId:
+        return False
+    return practitioner is not None and hmac.compare_digest(index, practitioner.national_id_index)
 
 
 def _require_own_institution(principal: Principal, institution_code: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from factories import NOW, Api, auth, code, make_key, new_id_number
+from factories import ID_NUMBERS, NOW, Api, auth, code, make_key, new_id_number
 from sqlalchemy import select
 
 from points_service.persistence.models import ApiKey
@@ -109,16 +109,77 @@ def test_a_practitioner_may_not_ask_for_a_batch(client, session, admin):
 # -- an hr_system is bound to one institution -------------------------------------------------------
 
 
-def test_an_hr_system_creates_people_and_registers_them_at_its_own_institution_only(client, session, admin):
+def test_an_hr_system_cannot_create_a_person_the_registry_is_the_agencys(client, session, admin):
+    hr = _hr(client, session, admin.institution())
+    person, number = code("P"), new_id_number()
+    body = hr.post(
+        "/v1/practitioners",
+        {"code": person, "name": "Zhang San", "id_number": number, "category": "nurse"},
+        status=403,
+    )
+    assert body["type"] == "urn:points-service:problem:forbidden"
+    # nothing was created: the agency may still create the person under that code and number
+    admin.post(
+        "/v1/practitioners", {"code": person, "name": "Zhang San", "id_number": number, "category": "nurse"}
+    )
+
+
+def test_an_hr_system_registers_an_existing_person_by_code_and_national_id_together(client, session, admin):
+    own = admin.institution()
+    hr = _hr(client, session, own)
+    person = admin.practitioner()
+    registered = hr.post(
+        f"/v1/practitioners/{person}/registrations",
+        {"institution_code": own, "start_date": "2026-01-01", "id_number": ID_NUMBERS[person].lower()},
+    )
+    assert registered["institution_code"] == own
+    assert hr.get(f"/v1/practitioners/{person}")["code"] == person
+
+
+def test_an_hr_system_must_name_the_national_id_to_register_someone(client, session, admin):
+    own = admin.institution()
+    person = admin.practitioner()
+    body = _hr(client, session, own).post(
+        f"/v1/practitioners/{person}/registrations", {"institution_code": own, "start_date": "2026-01-01"},
+        status=422,
+    )
+    assert list(body["errors"]) == ["id_number"]
+
+
+def test_a_code_and_national_id_that_do_not_match_get_one_answer_that_says_not_which(client, session, admin):
+    own = admin.institution()
+    hr = _hr(client, session, own)
+    person, other_person = admin.practitioner(), admin.practitioner()
+    wrong_number = hr.post(
+        f"/v1/practitioners/{person}/registrations",
+        {"institution_code": own, "start_date": "2026-01-01", "id_number": ID_NUMBERS[other_person]},
+        status=422,
+    )
+    unknown_code = hr.post(
+        f"/v1/practitioners/{code('P')}/registrations",
+        {"institution_code": own, "start_date": "2026-01-01", "id_number": ID_NUMBERS[person]},
+        status=422,
+    )
+    unknown_number = hr.post(
+        f"/v1/practitioners/{person}/registrations",
+        {"institution_code": own, "start_date": "2026-01-01", "id_number": new_id_number()},
+        status=422,
+    )
+    malformed_number = hr.post(
+        f"/v1/practitioners/{person}/registrations",
+        {"institution_code": own, "start_date": "2026-01-01", "id_number": "123"},
+        status=422,
+    )
+    answers = [wrong_number, unknown_code, unknown_number, malformed_number]
+    assert len({(a["detail"], a["type"], str(a.get("errors"))) for a in answers}) == 1
+    assert "errors" not in wrong_number
+    assert admin.get(f"/v1/practitioners/{person}")["registrations"] == []
+
+
+def test_an_hr_system_registers_at_its_own_institution_only(client, session, admin):
     own, other = admin.institution(), admin.institution()
     hr = _hr(client, session, own)
-    person = code("P")
-    created = hr.post(
-        "/v1/practitioners",
-        {"code": person, "name": "Zhang San", "id_number": new_id_number(), "category": "nurse"},
-        status=201,
-    )
-    assert created["code"] == person
+    person = admin.practitioner()
     registered = hr.register(person, own, "2026-01-01", status=201)
     assert registered["institution_code"] == own
     body = hr.register(person, other, "2026-01-01", status=403)

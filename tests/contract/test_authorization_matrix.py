@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from factories import Api, code, make_key, new_id_number
+from factories import ID_NUMBERS, Api, code, make_key, new_id_number
 
 from points_service.clock import local_today, utc_now
 from points_service.services import webhooks
@@ -59,10 +59,10 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
         "hr_own": 200, "hr_other": 404, "self": 200, "other_person": 404,
     },
-    # creating a person binds them to no institution, so every HR system may (they register them next)
+    # the registry of persons is the agency's: an HR system registers existing people only
     ("POST", "/v1/practitioners"): {
         "none": 401, "admin": 201, "inspector": 403, "reviewer": 403,
-        "hr_own": 201, "hr_other": 201, "self": 403, "other_person": 403,
+        "hr_own": 403, "hr_other": 403, "self": 403, "other_person": 403,
     },
     ("GET", "/v1/practitioners/{code}"): {
         "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
@@ -348,6 +348,7 @@ def _body(method: str, path: str, world: World) -> dict | None:
         ("POST", "/v1/practitioners/{code}/registrations"): lambda: {
             "institution_code": world.institution_a,
             "start_date": "2025-01-01",
+            "id_number": ID_NUMBERS[world.person_p],
         },
         ("POST", "/v1/practitioners/{code}/registrations/{institution_code}/end"): lambda: {
             "end_date": today,

@@ -76,3 +76,22 @@ def test_the_database_refuses_to_edit_or_delete_the_ledger(alembic_runner, alemb
         connection.execute(text(statement))
     with alembic_engine.connect() as connection:
         assert connection.execute(text("SELECT points FROM ledger_entry WHERE id = 1")).scalar() == 1
+
+
+def test_stored_national_id_masks_are_cut_to_one_character_at_each_end(alembic_runner, alembic_engine):
+    alembic_runner.migrate_up_to("0005")
+    now = dt.datetime(2026, 1, 1)
+    with alembic_engine.begin() as connection:
+        for pid, masked in ((1, "1301**********123X"), (2, "1101**********0021")):
+            connection.execute(
+                text(
+                    "INSERT INTO practitioner (id, code, name, category, national_id_cipher, "
+                    "national_id_index, national_id_masked, created_at) "
+                    "VALUES (:id, :code, 'P', 'nurse', :c, :idx, :m, :now)"
+                ),
+                {"id": pid, "code": f"P{pid}", "c": b"x", "idx": f"idx{pid}", "m": masked, "now": now},
+            )
+    alembic_runner.migrate_up_one()
+    with alembic_engine.connect() as connection:
+        masks = connection.execute(text("SELECT national_id_masked FROM practitioner ORDER BY id")).scalars()
+        assert list(masks) == ["1****************X", "1****************1"]

@@ -148,15 +148,15 @@ def test_error_messages_never_contain_the_number() -> None:
 # --- masking ------------------------------------------------------------------------------
 
 
-def test_masking_keeps_the_first_four_and_last_four_characters() -> None:
+def test_masking_keeps_only_the_first_and_the_last_character() -> None:
     number = make_id(region="130101", birth="19900101", sequence="123")
     masked = mask_national_id(number)
-    assert masked == f"1301{'*' * 10}{number[-4:]}"
+    assert masked == f"1{'*' * 16}{number[-1]}"
     assert len(masked) == 18
 
 
 def test_masking_the_worked_example_gives_the_documented_shape() -> None:
-    assert mask_national_id(KNOWN_VALID) == "1101**********002X"
+    assert mask_national_id(KNOWN_VALID) == "1****************X"
 
 
 def test_masking_refuses_a_value_that_is_not_eighteen_characters() -> None:

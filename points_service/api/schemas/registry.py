@@ -54,7 +54,10 @@ class PractitionerRead(BaseSchema):
     code = fields.String(required=True)
     name = fields.String(required=True)
     category = fields.String(required=True)
-    id_number = fields.String(required=True, metadata={"description": "masked, e.g. 1301**********123X"})
+    id_number = fields.String(
+        required=True,
+        metadata={"description": "masked to its first and last character, e.g. 1****************X"},
+    )
     created_at = fields.AwareDateTime(required=True)
     registrations = fields.List(fields.Nested(RegistrationRead), required=True)
 
@@ -62,6 +65,13 @@ class PractitionerRead(BaseSchema):
 class RegistrationCreate(BaseSchema):
     institution_code = fields.String(required=True, validate=CODE)
     start_date = LegalDate(required=True)
+    id_number = fields.String(
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "required for an hr_system key: the person's national ID number (身份证号); "
+            "the code and the number must belong together, or the answer is one generic 422"
+        },
+    )
 
 
 class RegistrationEnd(BaseSchema):
