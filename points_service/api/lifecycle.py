@@ -274,6 +274,7 @@ class Measures(MethodView):
     @blp.requires("measures:read")
     @blp.arguments(MeasureQuery, location="query")
     @blp.response(200, MeasurePage)
+    @blp.alt_response(404, response="NOT_FOUND", description="Another institution's queue")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
         """The caller's queue of talks and notices: a hospital's institution talks, or the agency's"""

@@ -56,10 +56,7 @@ class InstitutionByCode(MethodView):
 
 
 def _practitioner_body(practitioner):
-    registrations = svc.registrations_view(session(), practitioner, now=utc_now())
-    if principal().role == "hr_system":
-        # a hospital sees its own registrations of the person, not where else they work
-        registrations = [r for r in registrations if r["institution_code"] == principal().institution_code]
+    registrations = svc.registrations_view(session(), principal(), practitioner, now=utc_now())
     return {
         "code": practitioner.code,
         "name": practitioner.name,
@@ -108,7 +105,9 @@ class PractitionerByCode(MethodView):
 def _registration_body(registration, practitioner_code):
     owner = session().get(Practitioner, registration.practitioner_id)
     (item,) = (
-        i for i in svc.registrations_view(session(), owner, now=utc_now()) if i["id"] == registration.id
+        i
+        for i in svc.registrations_view(session(), principal(), owner, now=utc_now())
+        if i["id"] == registration.id
     )
     return {**item, "practitioner_code": practitioner_code}
 

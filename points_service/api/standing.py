@@ -42,7 +42,7 @@ class Standing(MethodView):
         practitioner = visible_practitioner(session(), principal(), code)
         state = stored_state(queries.state_by_code(session(), code))
         return standing_view(
-            session(), practitioner, state, year=args.get("year", local_date(now).year), now=now
+            session(), principal(), practitioner, state, year=args.get("year", local_date(now).year), now=now
         )
 
 
@@ -69,6 +69,7 @@ class EligibilityBatchView(MethodView):
     @blp.requires("eligibility:batch", replica=True)
     @blp.arguments(EligibilityBatch)
     @blp.response(200, EligibilityBatchRead)
+    @blp.alt_response(404, response="NOT_FOUND", description="An institution outside the caller's scope")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, data):
         """Eligibility of up to 1000 practitioners, in request order; unknown codes answer `unknown`"""
@@ -112,7 +113,7 @@ class History(MethodView):
     def get(self, args, code):
         """The person's file: every decision, reversal, repair, measure, sanction and registration change"""
         practitioner = visible_practitioner(session(), principal(), code)
-        items = history_for(session(), practitioner)
+        items = history_for(session(), principal(), practitioner)
         start = decode_cursor(args.get("cursor"), int) or 0
         end = start + args["limit"]
         return {"items": items[start:end], "next_cursor": encode_cursor(end) if end < len(items) else None}

@@ -70,6 +70,7 @@ class Violations(MethodView):
         body = violation_body(v, recorded.practitioner.code, recorded.institution_code, new=recorded.created)
         body["standing"] = standing_view(
             session(),
+            principal(),
             recorded.practitioner,
             recorded.state,
             year=v.score_year,

@@ -435,3 +435,16 @@ _LIVE_MEASURES = select(
 def live_measures(session: Session, practitioner_id: int) -> Sequence[Row]:
     """The person's measure tasks that are not cancelled, as rows (the columns measure views read)."""
     return session.execute(_LIVE_MEASURES, {"pid": practitioner_id}).all()
+
+
+def keys_by_id(session: Session, key_ids: Iterable[int]) -> dict[int, Row]:
+    """(id, role, institution_id, practitioner_id) of API keys, by id: who recorded what."""
+    ids = set(key_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(_KEY.c.id, _KEY.c.role, _KEY.c.institution_id, _KEY.c.practitioner_id).where(
+            _KEY.c.id.in_(ids)
+        )
+    )
+    return {row.id: row for row in rows}

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, true
+from sqlalchemy.orm import QueryableAttribute
 
 from .errors import Forbidden
 
@@ -61,3 +65,69 @@ class Principal:
 def require(principal: Principal, permission: str) -> None:
     if principal.role not in PERMISSIONS[permission]:
         raise Forbidden(f"role {principal.role} may not {permission.replace(':', ' ')}")
+
+
+def sees(principal: Principal, *, practitioner: Any, institution: Any) -> Any:
+    """May the principal see an object about this person that arose at this institution?
+
+    The one scope rule (api.md Auth; docs/decisions.md): the agency's roles see everything, a person
+    their own file, an HR system what arose at its institution (its decisions and what hangs on them,
+    its registrations, the repairs it reviews). Eligibility, status and bars are national and do not
+    ask this. Written once for both uses: given a loaded object's ids it answers True or False; given
+    columns, `==` builds a list's WHERE clause, so a list shows exactly what the single reads show.
+    """
+    column = any(isinstance(v, (ColumnElement, QueryableAttribute)) for v in (practitioner, institution))
+    if principal.is_national:
+        return true() if column else True
+    if principal.role == "practitioner":
+        return practitioner == principal.practitioner_id
+    if principal.role == "hr_system":
+        return institution == principal.institution_id
+    return false() if column else False
+
+
+# how an actor outside the reader's scope is named (api.md: "actors outside it named by role only")
+ROLE_LABELS = {
+    "admin": "agency",
+    "inspector": "agency",
+    "reviewer": "agency",
+    "hr_system": "another institution",
+    "practitioner": "the practitioner",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who recorded something: the key's id, role and binding, as the audit columns name it."""
+
+    key_id: int | None
+    role: str | None
+    institution_id: int | None = None
+    practitioner_id: int | None = None
+
+
+def actor_label(principal: Principal, recorded_by: str | None, actor: Actor | None) -> str | None:
+    """`recorded_by` as this principal may read it: the agency reads every key's name; anyone else
+    reads the names of keys in their own scope and a role for the rest."""
+    if recorded_by is None or recorded_by == "rules" or principal.is_national:
+        return recorded_by
+    if actor is None or actor.role is None:
+        return "agency"  # a command-line import or a system job
+    own = (
+        actor.key_id == principal.key_id
+        or (principal.role == "hr_system" and actor.institution_id == principal.institution_id)
+        or (principal.role == "practitioner" and actor.practitioner_id == principal.practitioner_id)
+    )
+    if own:
+        return recorded_by
+    if actor.role == "hr_system" and principal.role == "practitioner":
+        return "institution"
+    return ROLE_LABELS[actor.role]
+
+
+def key_id_of(recorded_by: str | None) -> int | None:
+    """The key id in a `key:<id>:<name>` actor string (Principal.actor), else None."""
+    if recorded_by is None or not recorded_by.startswith("key:"):
+        return None
+    ident = recorded_by.split(":", 2)[1]
+    return int(ident) if ident.isdigit() else None

@@ -28,10 +28,18 @@ def _visible(principal: Principal, snapshot: Row, state: rules.PersonState) -> b
     return any(s.institution_code == principal.institution_code for s in state.registrations)
 
 
+def _require_own_institution(principal: Principal, institution_code: str | None) -> None:
+    """Eligibility is national, but where else a person works is not a hospital's business: an HR
+    system asking about another institution is asking about an institution it cannot see (404)."""
+    if principal.role == "hr_system" and institution_code not in (None, principal.institution_code):
+        raise NotFound(f"no institution {institution_code}")
+
+
 def eligibility_for(
     session: Session, principal: Principal, code: str, *, at: dt.date, institution_code: str | None
 ) -> dict[str, Any]:
     require(principal, "practitioners:read")
+    _require_own_institution(principal, institution_code)
     snapshot = queries.state_by_code(session, code)
     state = stored_state(snapshot)
     if snapshot is None or not _visible(principal, snapshot, state):
@@ -44,6 +52,7 @@ def eligibility_batch(
 ) -> list[dict[str, Any]]:
     """Results in request order; unknown codes, and people outside the caller's scope, are `unknown`."""
     require(principal, "eligibility:batch")
+    _require_own_institution(principal, institution_code)
     snapshots = {s.practitioner_code: s for s in queries.states_by_codes(session, set(codes))}
     results = []
     for code in codes:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..persistence import queries
 from ..persistence.models import Appeal, Measure, Practitioner, RepairApplication
 from ..rules.calendar import local_date
+from .access import Actor, Principal, actor_label, key_id_of, sees
 from .state import sanction_view, stored_state
 
 # the order of entries recorded at the same instant (a decision and the measure it triggered)
@@ -31,16 +32,38 @@ HISTORY_KINDS = (
 )
 
 
-def history_for(session: Session, practitioner: Practitioner) -> list[dict[str, Any]]:
+def history_for(session: Session, principal: Principal, practitioner: Practitioner) -> list[dict[str, Any]]:
     """Decisions, reversals, repairs, measures, sanctions and registration changes, oldest first.
 
     Each item has the legal date it takes effect (`on`) and, for recorded acts, the instant it was
     recorded (`at`) and by whom (`by`). Sanctions are derived by the rules, so their `by` is `rules`.
+    The file holds only what the principal could read one by one (access.sees): a hospital sees the
+    decisions made at it and what hangs on them, its own registrations, and the sanctions (national,
+    rule 5); actors outside its scope are named by their role.
     """
     items: list[dict[str, Any]] = []
     state = stored_state(queries.state_by_code(session, practitioner.code))
     violations = {v.id: (v, code) for v, code in queries.violations_for(session, practitioner.id)}
+    readable = {
+        v.id
+        for v, _ in violations.values()
+        if sees(principal, practitioner=v.practitioner_id, institution=v.institution_id)
+    }
+    applications = list(
+        session.scalars(
+            select(RepairApplication)
+            .where(RepairApplication.practitioner_id == practitioner.id)
+            .order_by(RepairApplication.id)
+        )
+    )
+    repairs = {
+        a.id
+        for a in applications
+        if sees(principal, practitioner=a.practitioner_id, institution=a.institution_id)
+    }
     for entry in queries.ledger_for(session, practitioner.id):
+        if entry.repair_id not in repairs if entry.kind == "repair" else entry.violation_id not in readable:
+            continue
         item: dict[str, Any] = {
             "on": entry.effective_on,
             "at": entry.recorded_at,
@@ -82,6 +105,8 @@ def history_for(session: Session, practitioner: Practitioner) -> list[dict[str, 
     for measure in session.scalars(
         select(Measure).where(Measure.practitioner_id == practitioner.id).order_by(Measure.id)
     ):
+        if not sees(principal, practitioner=measure.practitioner_id, institution=measure.institution_id):
+            continue
         items.append(
             {
                 "kind": "measure",
@@ -118,6 +143,8 @@ def history_for(session: Session, practitioner: Practitioner) -> list[dict[str, 
     for appeal in session.scalars(
         select(Appeal).where(Appeal.practitioner_id == practitioner.id).order_by(Appeal.id)
     ):
+        if appeal.violation_id not in readable:
+            continue
         items.append(
             {
                 "kind": "appeal_filed",
@@ -142,11 +169,9 @@ def history_for(session: Session, practitioner: Practitioner) -> list[dict[str, 
                     "detail": f"appeal {appeal.status}{points}: {appeal.outcome_reason}",
                 }
             )
-    for application in session.scalars(
-        select(RepairApplication)
-        .where(RepairApplication.practitioner_id == practitioner.id)
-        .order_by(RepairApplication.id)
-    ):
+    for application in applications:
+        if application.id not in repairs:
+            continue
         items.append(
             {
                 "kind": "repair_submitted",
@@ -189,13 +214,17 @@ def history_for(session: Session, practitioner: Practitioner) -> list[dict[str, 
                 "on": sanction.start,
                 "at": None,
                 "by": "rules",
-                "violation_id": sanction.violation_id,
+                "violation_id": sanction.violation_id if sanction.violation_id in readable else None,
                 "score_year": sanction.year,
                 "detail": f"{view['kind']} from {sanction.start.isoformat()} to {end.isoformat()} "
                 f"({view['basis']})",
             }
         )
-    for row, code in queries.registrations_for(session, practitioner.id):
+    registrations = queries.registrations_for(session, practitioner.id)
+    institution_ids = {code: row.institution_id for row, code in registrations}
+    for row, code in registrations:
+        if not sees(principal, practitioner=practitioner.id, institution=row.institution_id):
+            continue
         items.append(
             {
                 "kind": "registration_created",
@@ -218,7 +247,10 @@ def history_for(session: Session, practitioner: Practitioner) -> list[dict[str, 
                 }
             )
     for span in state.registrations:
+        institution = institution_ids[span.institution_code]
         if span.ended_by == "termination" and span.end is not None:
+            if not sees(principal, practitioner=practitioner.id, institution=institution):
+                continue
             items.append(
                 {
                     "kind": "registration_ended",
@@ -226,12 +258,26 @@ def history_for(session: Session, practitioner: Practitioner) -> list[dict[str, 
                     "at": None,
                     "by": "rules",
                     "institution_code": span.institution_code,
-                    "violation_id": span.termination_violation_id,
+                    "violation_id": span.termination_violation_id
+                    if span.termination_violation_id in readable
+                    else None,
                     "detail": "ended by termination (policy.md rule 17)",
                 }
             )
+    _name_actors(session, principal, items)
     order = {kind: i for i, kind in enumerate(HISTORY_KINDS)}
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     # by effective date, then by when it was recorded; derived entries (at None) close their day
     items.sort(key=lambda i: (i["on"], i["at"] or far, order[i["kind"]]))
     return items
+
+
+def _name_actors(session: Session, principal: Principal, items: list[dict[str, Any]]) -> None:
+    """`by` as the principal may read it (access.actor_label): key names in their scope, roles outside."""
+    if principal.is_national:
+        return
+    keys = queries.keys_by_id(session, {k for i in items if (k := key_id_of(i["by"])) is not None})
+    for item in items:
+        key = keys.get(key_id_of(item["by"]))  # type: ignore[arg-type]
+        actor = Actor(key.id, key.role, key.institution_id, key.practitioner_id) if key else None
+        item["by"] = actor_label(principal, item["by"], actor)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..persistence.models import Institution, Measure, Practitioner
 from ..rules.calendar import local_date
-from .access import Principal, require
+from .access import Principal, require, sees
 from .audit import record_audit
 from .errors import NotFound, RuleViolation, WorkflowConflict
 from .versions import lock_owner
@@ -42,15 +42,16 @@ def list_measures(
         select(Measure, Practitioner.code, Institution.code)
         .join(Practitioner, Practitioner.id == Measure.practitioner_id)
         .join(Institution, Institution.id == Measure.institution_id)
-        .where(Measure.kind.in_(_kinds_for(principal)))
+        .where(
+            Measure.kind.in_(_kinds_for(principal)),
+            sees(principal, practitioner=Measure.practitioner_id, institution=Measure.institution_id),
+        )
         .order_by(Measure.id)
         .limit(limit + 1)
     )
-    if principal.role == "hr_system":
-        if institution_code is not None and institution_code != principal.institution_code:
-            return [], None  # another hospital's queue is not visible, and not confirmed to exist
-        query = query.where(Measure.institution_id == principal.institution_id)
-    elif institution_code is not None:
+    if institution_code is not None:
+        if principal.role == "hr_system" and institution_code != principal.institution_code:
+            raise NotFound(f"no institution {institution_code}")  # another hospital's queue
         query = query.where(Institution.code == institution_code)
     if state is not None:
         query = query.where(Measure.state == state)
@@ -66,7 +67,7 @@ def _visible_measure(session: Session, principal: Principal, measure_id: int) ->
     if (
         measure is None
         or measure.kind not in _kinds_for(principal)
-        or (principal.role == "hr_system" and measure.institution_id != principal.institution_id)
+        or not sees(principal, practitioner=measure.practitioner_id, institution=measure.institution_id)
     ):
         raise NotFound(f"no measure {measure_id}")
     return measure

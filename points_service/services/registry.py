@@ -15,7 +15,7 @@ from ..persistence.models import Institution, Practitioner, Registration
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
 from . import events
-from .access import Principal, require
+from .access import Principal, require, sees
 from .audit import record_audit
 from .errors import (
     DuplicateInstitution,
@@ -391,13 +391,18 @@ def _require_own_institution(principal: Principal, institution_code: str) -> Non
         raise Forbidden("an HR system may only manage registrations at its own institution")
 
 
-def registrations_view(session: Session, practitioner: Practitioner, *, now: dt.datetime) -> list[dict]:
-    """Registrations as they stand (a termination ends open ones), with who recorded them."""
+def registrations_view(
+    session: Session, principal: Principal, practitioner: Practitioner, *, now: dt.datetime
+) -> list[dict]:
+    """The registrations the principal may see, as they stand (a termination ends open ones): a
+    hospital sees its own registrations of the person, not where else they work."""
     state = stored_state(queries.state_by_code(session, practitioner.code))
     spans = {s.registration_id: s for s in state.registrations}
     today = local_date(now)
     out = []
     for row, code in queries.registrations_for(session, practitioner.id):
+        if not sees(principal, practitioner=practitioner.id, institution=row.institution_id):
+            continue
         span = spans.get(row.id)
         end = span.end if span else row.end_date
         out.append(

@@ -17,7 +17,7 @@ from ..persistence.models import Institution, LedgerEntry, Practitioner, RepairA
 from ..rules.calendar import local_date, score_year
 from ..rules.repair import repair_credit_on, repair_refusal
 from . import events
-from .access import Principal, require
+from .access import Principal, require, sees
 from .audit import record_audit
 from .errors import Forbidden, NotFound, RuleViolation, WorkflowConflict
 from .registry import may_see_practitioner
@@ -119,14 +119,9 @@ def submit_repair(
 
 def _visible_application(session: Session, principal: Principal, repair_id: int) -> RepairApplication:
     application = session.get(RepairApplication, repair_id)
-    if application is None:
-        raise NotFound(f"no repair application {repair_id}")
-    visible = (
-        principal.is_national
-        or (principal.role == "hr_system" and principal.institution_id == application.institution_id)
-        or (principal.role == "practitioner" and principal.practitioner_id == application.practitioner_id)
-    )
-    if not visible:
+    if application is None or not sees(
+        principal, practitioner=application.practitioner_id, institution=application.institution_id
+    ):
         raise NotFound(f"no repair application {repair_id}")
     return application
 
@@ -146,7 +141,18 @@ def list_repairs(
     limit: int,
 ) -> tuple[list[RepairApplication], int | None]:
     require(principal, "repairs:read")
-    query = select(RepairApplication).order_by(RepairApplication.id).limit(limit + 1)
+    query = (
+        select(RepairApplication)
+        .where(
+            sees(
+                principal,
+                practitioner=RepairApplication.practitioner_id,
+                institution=RepairApplication.institution_id,
+            )
+        )
+        .order_by(RepairApplication.id)
+        .limit(limit + 1)
+    )
     if practitioner_code is not None:
         query = query.join(Practitioner, Practitioner.id == RepairApplication.practitioner_id).where(
             Practitioner.code == practitioner_code
@@ -155,10 +161,6 @@ def list_repairs(
         query = query.where(RepairApplication.status == status)
     if after is not None:
         query = query.where(RepairApplication.id > after)
-    if principal.role == "hr_system":
-        query = query.where(RepairApplication.institution_id == principal.institution_id)
-    elif principal.role == "practitioner":
-        query = query.where(RepairApplication.practitioner_id == principal.practitioner_id)
     rows = list(session.scalars(query))
     page = rows[:limit]
     return page, (page[-1].id if len(rows) > limit and page else None)

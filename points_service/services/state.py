@@ -17,6 +17,7 @@ from ..rules import standing as rules
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
 from . import events
+from .access import Principal, sees
 
 EMPTY_STATE = rules.PersonState()
 
@@ -183,6 +184,8 @@ def _announce_ended_registrations(
     before = {s.registration_id: s for s in previous.registrations}
     for span in state.registrations:
         if span.ended_by == "termination" and before.get(span.registration_id) != span:
+            # the registration's institution, so that only it (and the agency) reads where it was
+            institution = queries.institution_by_code(session, span.institution_code)
             events.emit(
                 session,
                 "registration.ended",
@@ -192,11 +195,11 @@ def _announce_ended_registrations(
                     "registration_id": span.registration_id,
                     "end_date": span.end.isoformat() if span.end else None,
                     "reason": "termination",
-                    "violation_id": span.termination_violation_id,
                 },
                 now=now,
                 practitioner_id=practitioner.id,
                 practitioner_code=practitioner.code,
+                institution_id=institution.id if institution is not None else None,
                 writes=writes,
             )
 
@@ -296,6 +299,7 @@ def status_today(state: rules.PersonState, now: dt.datetime) -> rules.Eligibilit
 
 def standing_view(
     session: Session,
+    principal: Principal,
     practitioner: PersonRef,
     state: rules.PersonState,
     *,
@@ -305,6 +309,8 @@ def standing_view(
 ) -> dict[str, Any]:
     """The <Standing> of api.md for one score year, with status as of today.
 
+    Totals, tier, status and sanctions are national (rule 5); the measures listed are those the
+    principal may see, and a sanction names its decision only to those who may read it.
     `measures`: the person's live measures when the caller already holds them (a write).
     """
     y = state.year(year)
@@ -318,6 +324,13 @@ def standing_view(
         ).all()
     else:
         measures = [m for m in measures if m.year == year]
+    measures = [
+        m for m in measures if sees(principal, practitioner=practitioner.id, institution=m.institution_id)
+    ]
+    sanctions = [s for s in state.suspensions if s.year == year] + [
+        t for t in state.terminations if t.year == year
+    ]
+    readable = visible_violations(session, principal, [s.violation_id for s in sanctions])
     today = status_today(state, now)
     return {
         "practitioner_code": practitioner.code,
@@ -331,9 +344,25 @@ def standing_view(
         "status_until": today.until,
         "barred_until": state.barred_until,
         "measures": [measure_view(m, practitioner.code) for m in measures],
-        "sanctions": [sanction_view(s) for s in state.suspensions if s.year == year]
-        + [sanction_view(t) for t in state.terminations if t.year == year],
+        "sanctions": [
+            {**sanction_view(s), "violation_id": s.violation_id if s.violation_id in readable else None}
+            for s in sanctions
+        ],
     }
+
+
+def visible_violations(session: Session, principal: Principal, violation_ids: Sequence[int]) -> set[int]:
+    """Which of these decisions the principal may read (access.sees), in one query."""
+    if principal.is_national or not violation_ids:
+        return set(violation_ids)
+    return set(
+        session.scalars(
+            select(Violation.id).where(
+                Violation.id.in_(set(violation_ids)),
+                sees(principal, practitioner=Violation.practitioner_id, institution=Violation.institution_id),
+            )
+        )
+    )
 
 
 def measure_view(m: Measure | MeasureRow, practitioner_code: str) -> dict[str, Any]:

@@ -60,10 +60,11 @@ def announce_transitions(session: Session, ctx: SweepContext) -> dict[str, int]:
                 bars += events.emit(
                     session,
                     "eligibility.bar_expired",
+                    # no violation id: every institution of the person reads this national fact,
+                    # and the decision may have been made at another one
                     data={
                         "practitioner_code": practitioner.code,
                         "barred_until": termination.barred_until.isoformat(),
-                        "violation_id": termination.violation_id,
                     },
                     now=ctx.now,
                     practitioner_id=practitioner.id,

@@ -17,7 +17,7 @@ from ..rules import standing as rules
 from ..rules.calendar import local_date, score_year
 from ..rules.policy import PolicyError, PolicySet
 from . import events
-from .access import Principal, require
+from .access import Principal, require, sees
 from .audit import digest, record_audit
 from .errors import DuplicateCase, NotFound, RuleViolation
 from .state import MeasureRow, PersonRef, measure_view, recompute, sanction_view, stored_state
@@ -255,12 +255,7 @@ def get_violation(
     practitioner = session.get(Practitioner, violation.practitioner_id)
     assert practitioner is not None
     institution_code = institution_code_of(session, violation)
-    visible = (
-        principal.is_national
-        or (principal.role == "hr_system" and principal.institution_id == violation.institution_id)
-        or (principal.role == "practitioner" and principal.practitioner_id == practitioner.id)
-    )
-    if not visible:
+    if not sees(principal, practitioner=violation.practitioner_id, institution=violation.institution_id):
         raise NotFound(f"no violation {violation_id}")
     return violation, practitioner, institution_code
 

@@ -340,9 +340,7 @@ def test_a_termination_emits_eligibility_terminated_and_registration_ended_by_te
     client, session, admin, inspector
 ):
     person, hospital = admin.person()
-    violation = inspector.violation(
-        person, hospital, behaviour_code="B4-01", responsibility="main", decided_on=_today()
-    )
+    inspector.violation(person, hospital, behaviour_code="B4-01", responsibility="main", decided_on=_today())
     hr = Api(client, _key(session, "hr_system", institution_code=hospital))
     items = [e for e in _feed(hr) if e["subject"] == f"practitioners/{person}"]
     assert [e["type"] for e in items] == [
@@ -358,7 +356,6 @@ def test_a_termination_emits_eligibility_terminated_and_registration_ended_by_te
         "registration_id": ended["registration_id"],
         "end_date": _today(),
         "reason": "termination",
-        "violation_id": violation["id"],
     }
     barred_until = add_years(local_today(), 3).isoformat()
     assert {k: terminated[k] for k in ("status", "previous_status", "on", "until", "barred_until")} == {

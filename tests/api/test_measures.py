@@ -79,7 +79,11 @@ def test_the_hr_system_sees_its_institution_talks_but_not_the_agency_tasks(hospi
 def test_an_hr_system_sees_nothing_of_another_hospital(client, session, admin, hospital):
     stranger = Api(client, make_key(session, "hr_system", institution_code=admin.institution()))
     assert _queue(stranger) == []
-    assert _queue(stranger, institution_code=hospital["code"]) == []
+    # asking about another institution's queue is asking about another institution: 404
+    response = client.get(
+        "/v1/measures", query_string={"institution_code": hospital["code"]}, headers=stranger.headers
+    )
+    _problem(response, 404, "not-found")
 
 
 def test_the_reviewer_sees_agency_talks_and_notices_but_not_institution_talks(reviewer, hospital):

@@ -261,11 +261,7 @@ def test_a_termination_bar_expiry_is_announced_once_when_today_reaches_barred_un
     assert outbox(subject=_subject(person), type="eligibility.bar_expired") == [
         (
             "eligibility.bar_expired",
-            {
-                "practitioner_code": person,
-                "barred_until": barred_until.isoformat(),
-                "violation_id": sanction["violation_id"],
-            },
+            {"practitioner_code": person, "barred_until": barred_until.isoformat()},
         )
     ]
     # the bar expiring allows a new registration; it does not reinstate anyone by itself

@@ -34,7 +34,11 @@ class SanctionRead(BaseSchema):
     )
     bar_years = fields.Integer()
     basis = fields.String(required=True, validate=validate.OneOf(["cumulative", "single_event"]))
-    violation_id = fields.Integer(required=True)
+    violation_id = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "the decision that imposed it; null if made at another institution"},
+    )
     shortened_by_months = fields.Integer(required=True)
 
 
