@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..persistence.models import OutboxEvent, Registration
 from ..persistence.writes import Writes
-from .access import Principal, require
+from .access import Principal, require, sees
 
 EVENT_TYPES = (
     "violation.recorded",
@@ -116,23 +116,30 @@ def cloud_event(event: OutboxEvent) -> dict[str, Any]:
     }
 
 
-def visible_to(role: str, institution_id: int | None, practitioner_id: int | None):
-    """The SQL filter for what a client may see of the feed (api.md Auth; issue 5's scopes).
+def visible_to(principal: Principal):
+    """The SQL filter for what a client may see of the feed; None: everything.
 
-    An HR system sees events about its staff (and, of decisions, only those made at its own
-    institution) plus events about nobody in particular (the year rolling over).
+    An event that arose at an institution is read as access.sees says; a national event about a
+    person (their eligibility) by every institution where they are or were registered; an event
+    about nobody in particular (the year rolling over) by everyone.
     """
-    if role in ("admin", "reviewer", "inspector"):
+    if principal.is_national:
         return None
-    if role == "practitioner":
-        return or_(OutboxEvent.practitioner_id.is_(None), OutboxEvent.practitioner_id == practitioner_id)
-    staff = exists().where(
-        Registration.practitioner_id == OutboxEvent.practitioner_id,
-        Registration.institution_id == institution_id,
+    arose_in_scope = and_(
+        OutboxEvent.institution_id.is_not(None),
+        sees(principal, practitioner=OutboxEvent.practitioner_id, institution=OutboxEvent.institution_id),
     )
+    if principal.role == "practitioner":
+        national = OutboxEvent.practitioner_id == principal.practitioner_id
+    else:
+        national = exists().where(
+            Registration.practitioner_id == OutboxEvent.practitioner_id,
+            Registration.institution_id == principal.institution_id,
+        )
     return or_(
         OutboxEvent.practitioner_id.is_(None),
-        and_(staff, or_(OutboxEvent.institution_id.is_(None), OutboxEvent.institution_id == institution_id)),
+        arose_in_scope,
+        and_(OutboxEvent.institution_id.is_(None), national),
     )
 
 
@@ -186,7 +193,7 @@ def read_feed(
     """Events after the position, in order; returns them and the position to ask from next."""
     require(principal, "events:read")
     query = positioned_after(session, after).limit(limit)
-    scope = visible_to(principal.role, principal.institution_id, principal.practitioner_id)
+    scope = visible_to(principal)
     if scope is not None:
         query = query.where(scope)
     if types:

@@ -133,6 +133,16 @@ def create_subscription(
     return subscription, secret
 
 
+def subscription_principal(subscription: WebhookSubscription) -> Principal:
+    """A subscription reads the feed with the scope of the key that created it."""
+    return Principal(
+        key_id=subscription.owner_key_id,
+        name=f"webhook:{subscription.id}",
+        role=subscription.role,
+        institution_id=subscription.institution_id,
+    )
+
+
 def _visible(session: Session, principal: Principal, subscription_id: int) -> WebhookSubscription:
     require(principal, "webhooks:manage")
     subscription = session.get(WebhookSubscription, subscription_id)
@@ -228,7 +238,7 @@ def fan_out(session: Session, *, now: dt.datetime) -> int:
         events = list(session.scalars(query))
         if not events:
             continue
-        scope = visible_to(subscription.role, subscription.institution_id, None)
+        scope = visible_to(subscription_principal(subscription))
         visible = (
             set(events)
             if scope is None
