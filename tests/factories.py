@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import uuid
 from dataclasses import replace
 
@@ -13,7 +12,6 @@ from points_service.persistence.engine import transaction
 from points_service.services.keys import CreateKey, create_key
 
 NOW = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)
-_serial = itertools.count(1)
 # practitioner code -> the national ID number it was created with, so that any key can register the
 # person as an HR system must: by code and number together
 ID_NUMBERS: dict[str, str] = {}
@@ -27,8 +25,11 @@ def gb11643(prefix17: str) -> str:
 
 
 def new_id_number() -> str:
-    serial = next(_serial) + (uuid.uuid4().int % 900) * 1000
-    return gb11643(f"130102198001{(serial % 28) + 1:02d}{serial % 1000:03d}")
+    """A valid number unlikely to be drawn twice in a run: a birth day in 1960–1999 and a sequence
+    number, about 14.6 million combinations (committed tests share one database)."""
+    draw = uuid.uuid4().int
+    born = dt.date(1960, 1, 1) + dt.timedelta(days=draw % 14_600)
+    return gb11643(f"130102{born:%Y%m%d}{(draw // 14_600) % 1000:03d}")
 
 
 def joined(runtime, connection):

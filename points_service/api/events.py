@@ -45,6 +45,8 @@ def _webhook(subscription) -> dict:
         "url": subscription.url,
         "event_types": subscription.event_types,
         "created_at": subscription.created_at,
+        "disabled_at": subscription.disabled_at,
+        "disabled_reason": subscription.disabled_reason,
     }
 
 

@@ -40,6 +40,7 @@ LEDGER_KINDS = ("decision", "reversal", "repair")
 MEASURE_STATES = ("pending", "completed", "published", "cancelled")
 REPAIR_STATUSES = ("submitted", "institution_approved", "approved", "rejected")
 APPEAL_STATUSES = ("open", "upheld", "amended", "revoked")
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
 
 
 class Institution(Base):
@@ -389,6 +390,10 @@ class WebhookSubscription(Base):
     cursor_txid: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[dt.datetime]
     deleted_at: Mapped[dt.datetime | None]
+    # the key that created it was revoked or expired: nothing more is sent (reason: key_revoked,
+    # key_expired); the subscription and its delivery log stay readable
+    disabled_at: Mapped[dt.datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class WebhookDelivery(Base):
@@ -397,7 +402,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_delivery"
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_id", name="uq_webhook_delivery_subscription_event"),
-        CheckConstraint(_in("status", ("pending", "delivered", "failed")), name="status"),
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
         Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
     )
 

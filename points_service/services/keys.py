@@ -7,11 +7,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
-from ..persistence.models import ROLES, ApiKey, Institution, Practitioner
+from ..persistence.models import ROLES, ApiKey, Institution, Practitioner, WebhookSubscription
+from . import webhooks
 from .access import Principal
 from .audit import record_audit
 from .errors import NotAuthenticated, RuleViolation
@@ -151,16 +152,18 @@ def list_keys(session: Session) -> list[tuple[ApiKey, str | None, str | None]]:
 
 
 def revoke_key(session: Session, ref: str, *, now: dt.datetime) -> ApiKey:
+    """Revoke a key; the webhook subscriptions it created stop at once (webhooks.disable_for_key)."""
     key = find_key(session, ref)
     if key.revoked_at is None:
         key.revoked_at = now
+        disabled = webhooks.disable_for_key(session, key.id, reason="key_revoked", now=now)
         record_audit(
             session,
             None,
             action="api_key.revoked",
             object_type="api_key",
             object_id=key.id,
-            detail={"prefix": key.prefix},
+            detail={"prefix": key.prefix, "webhooks_disabled": disabled},
             now=now,
         )
     return key
@@ -189,6 +192,13 @@ def rotate_key(session: Session, ref: str, *, grace: dt.timedelta, now: dt.datet
     ends = now + grace
     if old.expires_at is None or old.expires_at > ends:
         old.expires_at = ends
+    # the subscriptions go on under the new key: the old one's expiry would otherwise stop them
+    session.execute(
+        update(WebhookSubscription)
+        .where(WebhookSubscription.owner_key_id == old.id, WebhookSubscription.deleted_at.is_(None))
+        .values(owner_key_id=new.id)
+        .execution_options(synchronize_session=False)
+    )
     record_audit(
         session,
         None,

@@ -130,13 +130,15 @@ def dispatch_webhooks(sessions: sessionmaker[Session], ctx: SweepContext) -> dic
     """Fan new events out and claim what is due (one short transaction), send with no transaction
     open (a slow receiver must not hold the SQLite write lock), then record the outcomes."""
     with transaction(sessions, write=True) as session:
+        disabled = webhooks.disable_orphaned(session, now=ctx.now)
         created = webhooks.fan_out(session, now=ctx.now)
-        sends, dropped = webhooks.claim_due(session, keys=ctx.pii, now=ctx.now)
-    results = [(item, webhooks.send(item)) for item in sends]
+        sends, unsendable = webhooks.claim_due(
+            session, keys=ctx.pii, now=ctx.now, allow_private=ctx.settings.webhook_allow_private
+        )
+    results = [*unsendable, *((item, webhooks.send(item)) for item in sends)]
     with transaction(sessions, write=True) as session:
         counts = webhooks.record(session, results, now=ctx.now)
-    counts["failed"] += dropped
-    return {"fanned_out": created, **counts}
+    return {"fanned_out": created, **counts, **({"disabled": disabled} if disabled else {})}
 
 
 def reconcile(session: Session, ctx: SweepContext) -> dict[str, int]:

@@ -11,27 +11,29 @@ import base64
 import datetime as dt
 import ipaddress
 import json
+import logging
 import random
 import secrets
 import socket
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+import idna
+import urllib3
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from ..clock import utc_now
-from ..persistence.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from ..persistence.models import ApiKey, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from ..persistence.pii import PiiKeys, seal, unseal
 from .access import Principal, require
 from .audit import record_audit
 from .errors import NotFound, RuleViolation
 from .events import EVENT_TYPES, cloud_event, latest_position, position, positioned_after, visible_to
 
+log = logging.getLogger("points_service.webhooks")
 FIRST_RETRY = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=4)
 # retried for at least 24 hours from the event's first attempt (issue 4); then marked failed
@@ -53,31 +55,115 @@ def _decrypt_secret(keys: PiiKeys, subscription: WebhookSubscription) -> str:
     return unseal(keys, subscription.secret_cipher, associated_data=_aad(subscription.id)).decode()
 
 
-def check_url(url: str, *, allow_private: bool) -> None:
-    """HTTPS only, never to private, loopback or link-local addresses (SSRF), unless allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise RuleViolation(
-            "the URL must be an absolute https:// URL", rule="architecture.md Outbox", field="url"
-        )
-    if allow_private:
-        return
-    if parts.scheme != "https":
-        raise RuleViolation("the URL must use https", rule="architecture.md Outbox", field="url")
+@dataclass(frozen=True)
+class Target:
+    """A subscriber URL taken apart: what a delivery connects to, and the URL as stored."""
+
+    scheme: str
+    host: str  # ASCII (IDNA) host name, or an IP address without brackets
+    port: int
+    path: str  # with the query, as sent in the request line
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = {"https": 443, "http": 80}[self.scheme]
+        port = "" if self.port == default else f":{self.port}"
+        return f"{self.scheme}://{host}{port}{self.path}"
+
+
+def parse_url(url: str, *, allow_private: bool) -> Target:
+    """The whole URL checked before it is stored: https (http only where private addresses are
+    allowed), no credentials, a host name valid under IDNA or an IP literal, a port in range, no
+    fragment, nothing that is not printable ASCII after the host's encoding. A 422 names `url`."""
+
+    def refuse(why: str) -> RuleViolation:
+        return RuleViolation(f"url: {why}", rule="docs/api.md Webhooks", field="url")
+
+    if any(c.isspace() or not c.isprintable() for c in url) or "\\" in url:
+        raise refuse("must not contain spaces, control characters or backslashes")
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+        parts = urlsplit(url)
+        port = parts.port
+        hostname = parts.hostname
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port that is not a number or > 65535
+        raise refuse(f"is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not hostname:
+        raise refuse("must be an absolute https:// URL")
+    if scheme == "http" and not allow_private:
+        raise refuse("must use https")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise refuse("must not hold credentials (user:password@); the signature authenticates us")
+    if parts.fragment or url.endswith("#"):
+        raise refuse("must not have a fragment")
+    if port == 0:
+        raise refuse("port must be between 1 and 65535")
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        address = None
+    if address is None:
+        try:
+            host = idna.encode(hostname, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise refuse(f"host is not a valid domain name ({exc})") from None
+    else:
+        host = str(address)
+        if not allow_private and not is_public(address):
+            raise refuse(f"{host} is not a public address")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    if not path.isascii():
+        raise refuse("path and query must be percent-encoded ASCII")
+    return Target(scheme, host.lower(), port or (443 if scheme == "https" else 80), path)
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable, and so is any IPv4 address it carries (6to4, NAT64, Teredo, mapped):
+    2002:7f00:1:: is 127.0.0.1 by another name, 100.64.0.0/10 (CGNAT, cloud metadata) is not global."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        if address in NAT64:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(is_public(v4) for v4 in embedded if v4 is not None)
+    return True
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Every address a host name resolves to now (an IP literal is itself). Module-level, so the
+    tests can stand in for DNS, which this sandbox has not."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+
+
+def check_url(url: str, *, allow_private: bool) -> Target:
+    """parse_url, and at creation also the host's addresses now: all must be public. Delivery checks
+    them again (a name may later resolve elsewhere) and connects only to an address it checked."""
+    target = parse_url(url, allow_private=allow_private)
+    if allow_private:
+        return target
+    try:
+        addresses = resolve(target.host, target.port)
     except OSError:
         raise RuleViolation(
-            f"cannot resolve {parts.hostname}", rule="architecture.md Outbox", field="url"
+            f"url: cannot resolve {target.host}", rule="docs/api.md Webhooks", field="url"
         ) from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise RuleViolation(
-                f"{parts.hostname} resolves to a non-public address",
-                rule="architecture.md Outbox",
-                field="url",
-            )
+    if not addresses or not all(is_public(a) for a in addresses):
+        raise RuleViolation(
+            f"url: {target.host} resolves to a non-public address", rule="docs/api.md Webhooks", field="url"
+        )
+    return target
 
 
 @dataclass(frozen=True)
@@ -103,14 +189,14 @@ def create_subscription(
         raise RuleViolation(
             f"unknown event types: {', '.join(unknown)}", rule="api.md events", field="event_types"
         )
-    check_url(cmd.url, allow_private=allow_private)
+    target = check_url(cmd.url, allow_private=allow_private)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     latest_txid, latest = latest_position(session)
     subscription = WebhookSubscription(
         owner_key_id=principal.key_id,
         role=principal.role,
         institution_id=principal.institution_id,
-        url=cmd.url,
+        url=target.url,
         event_types=sorted(set(cmd.event_types)),
         secret_cipher=b"",
         cursor=latest,  # from now on; the feed serves the past
@@ -126,7 +212,7 @@ def create_subscription(
         action="webhook.created",
         object_type="webhook",
         object_id=subscription.id,
-        detail={"url": cmd.url, "event_types": subscription.event_types},
+        detail={"url": target.url, "event_types": subscription.event_types},
         now=now,
         request_id=request_id,
     )
@@ -176,19 +262,76 @@ def list_subscriptions(session: Session, principal: Principal) -> list[WebhookSu
 
 
 def delete_subscription(
-    session: Session, principal: Principal, subscription_id: int, *, now, request_id=None
-):
+    session: Session, principal: Principal, subscription_id: int, *, now: dt.datetime, request_id=None
+) -> None:
     subscription = _visible(session, principal, subscription_id)
     subscription.deleted_at = now
+    cancelled = cancel_backlog(session, [subscription.id])
     record_audit(
         session,
         principal,
         action="webhook.deleted",
         object_type="webhook",
         object_id=subscription.id,
-        detail={"url": subscription.url},
+        detail={"url": subscription.url, "cancelled_deliveries": cancelled},
         now=now,
         request_id=request_id,
+    )
+
+
+def cancel_backlog(session: Session, subscription_ids: list[int]) -> int:
+    """Every pending delivery of these subscriptions ends as `cancelled`, in one statement."""
+    if not subscription_ids:
+        return 0
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.subscription_id.in_(subscription_ids), WebhookDelivery.status == "pending")
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return result.rowcount  # type: ignore[attr-defined]
+
+
+def disable_for_key(session: Session, key_id: int, *, reason: str, now: dt.datetime) -> int:
+    """The key that created a subscription was revoked or expired: its subscriptions stop at once and
+    their backlogs are cancelled (a subscription acts with its creator's authority). Returns how many."""
+    ids = list(
+        session.scalars(
+            select(WebhookSubscription.id).where(
+                WebhookSubscription.owner_key_id == key_id,
+                WebhookSubscription.deleted_at.is_(None),
+                WebhookSubscription.disabled_at.is_(None),
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(WebhookSubscription)
+            .where(WebhookSubscription.id.in_(ids))
+            .values(disabled_at=now, disabled_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        cancel_backlog(session, ids)
+    return len(ids)
+
+
+def disable_orphaned(session: Session, *, now: dt.datetime) -> int:
+    """Subscriptions whose creator's key has expired (or was revoked behind the service's back, in
+    the database) are disabled before anything is fanned out or sent."""
+    orphaned = session.execute(
+        select(ApiKey.id, ApiKey.revoked_at)
+        .join(WebhookSubscription, WebhookSubscription.owner_key_id == ApiKey.id)
+        .where(
+            WebhookSubscription.deleted_at.is_(None),
+            WebhookSubscription.disabled_at.is_(None),
+            or_(ApiKey.revoked_at.is_not(None), ApiKey.expires_at <= now),
+        )
+        .distinct()
+    ).all()
+    return sum(
+        disable_for_key(session, key_id, reason="key_revoked" if revoked else "key_expired", now=now)
+        for key_id, revoked in orphaned
     )
 
 
@@ -232,7 +375,9 @@ def fan_out(session: Session, *, now: dt.datetime) -> int:
     """Turn new outbox events into deliveries for every live subscription that wants them."""
     created = 0
     for subscription in session.scalars(
-        select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None)).with_for_update()
+        select(WebhookSubscription)
+        .where(WebhookSubscription.deleted_at.is_(None), WebhookSubscription.disabled_at.is_(None))
+        .with_for_update()
     ):
         query = positioned_after(session, (subscription.cursor_txid, subscription.cursor)).limit(FANOUT_BATCH)
         events = list(session.scalars(query))
@@ -264,28 +409,6 @@ def fan_out(session: Session, *, now: dt.datetime) -> int:
     return created
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not an instruction: following it would send us to an address the
-    URL check never saw (SSRF), and a 2xx there would count as a delivery the receiver never took."""
-
-    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return response.status, None
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return None, str(getattr(exc, "reason", exc))[:500]
-
-
 LEASE = dt.timedelta(minutes=2)
 
 
@@ -296,81 +419,155 @@ class _Send:
     secret: str
     event_id: str
     body: str
+    allow_private: bool = False
 
 
-def claim_due(session: Session, *, keys: PiiKeys, now: dt.datetime) -> tuple[list[_Send], int]:
+def claim_due(
+    session: Session, *, keys: PiiKeys, now: dt.datetime, allow_private: bool = False
+) -> tuple[list[_Send], list[tuple[_Send, Outcome]]]:
     """Take the due deliveries for a while (a lease), so no other dispatcher sends them meanwhile.
 
-    Returns what to send, and how many were dropped because their subscription was deleted.
+    Returns what to send, and the deliveries that cannot be sent at all (their secret cannot be
+    read), each with its outcome, to be recorded like any failed attempt.
     """
     query = (
         select(WebhookDelivery, WebhookSubscription, OutboxEvent)
         .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
         .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            WebhookSubscription.deleted_at.is_(None),
+            WebhookSubscription.disabled_at.is_(None),
+        )
         .order_by(WebhookDelivery.id)
         .limit(DELIVERY_BATCH)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
-    sends, dropped = [], 0
-    secrets_by_subscription: dict[int, str] = {}
+    sends: list[_Send] = []
+    unsendable: list[tuple[_Send, Outcome]] = []
+    secrets_by_subscription: dict[int, str | None] = {}
     for delivery, subscription, event in session.execute(query).all():
-        if subscription.deleted_at is not None:
-            delivery.status = "failed"
-            dropped += 1
-            continue
-        secret = secrets_by_subscription.setdefault(subscription.id, _decrypt_secret(keys, subscription))
+        if subscription.id not in secrets_by_subscription:
+            try:
+                secrets_by_subscription[subscription.id] = _decrypt_secret(keys, subscription)
+            except Exception:  # a retired key, a damaged row: this subscription only
+                log.exception("webhook %s: its signing secret cannot be read", subscription.id)
+                secrets_by_subscription[subscription.id] = None
+        secret = secrets_by_subscription[subscription.id]
         delivery.next_attempt_at = now + LEASE  # if this dispatcher dies, the delivery is due again
-        sends.append(
-            _Send(
-                delivery.id,
-                subscription.url,
-                secret,
-                event.event_id,
-                json.dumps(cloud_event(event), separators=(",", ":"), ensure_ascii=False),
-            )
+        item = _Send(
+            delivery.id,
+            subscription.url,
+            secret or "",
+            event.event_id,
+            json.dumps(cloud_event(event), separators=(",", ":"), ensure_ascii=False),
+            allow_private,
         )
+        if secret is None:
+            unsendable.append((item, Outcome(None, "not sent: the signing secret cannot be read", 0)))
+        else:
+            sends.append(item)
     session.flush()
-    return sends, dropped
+    return sends, unsendable
 
 
-def send(item: _Send) -> tuple[int | None, str | None, int]:
-    """One signed POST, outside any database transaction (a slow receiver holds no lock)."""
-    # the header is the real moment of sending (receivers check it against their clock)
-    sent_at = utc_now()
-    headers = {
-        "Content-Type": "application/cloudevents+json; charset=utf-8",
-        "User-Agent": "points-service-webhooks/1",
-        "webhook-id": item.event_id,
-        "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": Webhook(item.secret).sign(item.event_id, sent_at, item.body),
-    }
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None  # neutral words only: nothing that maps the receiver's network
+    duration_ms: int
+
+
+def send(item: _Send) -> Outcome:
+    """One signed POST, outside any database transaction (a slow receiver holds no lock).
+
+    Never raises: whatever goes wrong is this delivery's failed attempt, so that every other
+    delivery of the batch is still sent and recorded once. The host is resolved now and the POST
+    goes to an address that was checked now (no second look-up by the HTTP library, which DNS
+    rebinding could point at loopback).
+    """
     started = time.monotonic()
-    status, error = _post(item.url, item.body.encode("utf-8"), headers)
-    return status, error, int((time.monotonic() - started) * 1000)
+
+    def outcome(status: int | None, error: str | None) -> Outcome:
+        return Outcome(status, error, int((time.monotonic() - started) * 1000))
+
+    try:
+        target = parse_url(item.url, allow_private=item.allow_private)
+        addresses = resolve(target.host, target.port)
+        allowed = [a for a in addresses if item.allow_private or is_public(a)]
+        if not allowed:
+            log.warning("webhook delivery %s: %s has no public address", item.delivery_id, target.host)
+            return outcome(None, "unreachable")
+        # the header is the real moment of sending (receivers check it against their clock)
+        sent_at = utc_now()
+        headers = {
+            "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
+            "Content-Type": "application/cloudevents+json; charset=utf-8",
+            "User-Agent": "points-service-webhooks/1",
+            "webhook-id": item.event_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": Webhook(item.secret).sign(item.event_id, sent_at, item.body),
+        }
+        status = _post(target, allowed[0], item.body.encode("utf-8"), headers)
+    except urllib3.exceptions.NewConnectionError:
+        # checked first: urllib3 makes a refused connection a kind of ConnectTimeoutError
+        return outcome(None, "unreachable")
+    except urllib3.exceptions.TimeoutError:
+        return outcome(None, "timeout")
+    except Exception as exc:  # refused, reset, TLS, DNS: all "unreachable" to the subscriber
+        log.warning("webhook delivery %s failed: %s", item.delivery_id, exc.__class__.__name__)
+        return outcome(None, "unreachable")
+    if 200 <= status < 300:
+        return outcome(status, None)
+    return outcome(status, f"HTTP {status // 100}xx")
 
 
-def record(
-    session: Session, results: list[tuple[_Send, tuple[int | None, str | None, int]]], *, now: dt.datetime
-) -> dict[str, int]:
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _post(target: Target, address: Address, body: bytes, headers: dict[str, str]) -> int:
+    """POST to `address`, speaking to `target.host` (TLS server name and certificate check), and
+    never following a redirect: it is an answer, not an instruction (it could name any address)."""
+    options = {"timeout": urllib3.Timeout(total=TIMEOUT_SECONDS), "retries": False, "maxsize": 1}
+    pool: urllib3.HTTPConnectionPool
+    if target.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            str(address),
+            target.port,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            **options,
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(str(address), target.port, **options)
+    with pool:
+        response = pool.urlopen(
+            "POST", target.path, body=body, headers=headers, redirect=False, assert_same_host=False
+        )
+        return response.status
+
+
+def record(session: Session, results: list[tuple[_Send, Outcome]], *, now: dt.datetime) -> dict[str, int]:
     """Log every attempt; mark delivered, schedule the retry with backoff, or give up after a day."""
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
-    for item, (status, error, duration_ms) in results:
+    for item, result in results:
         delivery = session.get(WebhookDelivery, item.delivery_id)
         if delivery is None or delivery.status != "pending":
-            continue
+            continue  # cancelled meanwhile (the subscription deleted or its key revoked)
         session.add(
             WebhookAttempt(
                 delivery_id=delivery.id,
                 attempted_at=now,
-                status_code=status,
-                error=error,
-                duration_ms=duration_ms,
+                status_code=result.status_code,
+                error=result.error,
+                duration_ms=result.duration_ms,
             )
         )
         delivery.attempts += 1
-        if status is not None and 200 <= status < 300:
+        if result.error is None and result.status_code is not None:
             delivery.status = "delivered"
             delivery.delivered_at = now
             counts["delivered"] += 1

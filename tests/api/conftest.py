@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import pytest
 from factories import Api, make_key
+from webhook_receivers import dispatch, local, receivers
+
+__all__ = ["dispatch", "local", "receivers"]
 
 
 @pytest.fixture

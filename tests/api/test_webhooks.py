@@ -14,15 +14,16 @@ import json
 import socket
 import threading
 from collections import Counter
-from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from factories import Api, make_key
+from sqlalchemy import select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+from webhook_receivers import Receiver, _closed_port
 
 from points_service.clock import local_today, utc_now
+from points_service.persistence.models import WebhookDelivery
 from points_service.services.sweeps import run_job
 from points_service.services.webhooks import FIRST_RETRY
 
@@ -33,137 +34,6 @@ WANTED = ["violation.recorded", "measure.triggered", "eligibility.suspended"]
 
 def _today() -> str:
     return local_today().isoformat()
-
-
-# -- a local receiver -----------------------------------------------------------------------------
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that verifies each delivery and answers as `answer` says.
-
-    `answer(webhook_id, nth)` -> status or (status, Location), nth counting this id's requests from 1.
-    Any other request (a GET) is recorded too, with verified False."""
-
-    def __init__(self, answer=lambda webhook_id, nth: 204):
-        self.answer = answer
-        self.secret: str | None = None
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    Webhook(receiver.secret).verify(body, headers)
-                    verified = True
-                except WebhookVerificationError:
-                    verified = False
-                webhook_id = self.headers["webhook-id"]
-                with receiver.lock:
-                    nth = 1 + sum(r["id"] == webhook_id for r in receiver.requests)
-                    answer = receiver.answer(webhook_id, nth) if verified else 400
-                    status, location = answer if isinstance(answer, tuple) else (answer, None)
-                    receiver.requests.append(
-                        {
-                            "method": "POST",
-                            "id": webhook_id,
-                            "status": status,
-                            "verified": verified,
-                            "headers": headers,
-                            "body": body,
-                            "path": self.path,
-                        }
-                    )
-                self.send_response(status)
-                if location:
-                    self.send_header("Location", location)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_GET(self):
-                with receiver.lock:
-                    receiver.requests.append(
-                        {
-                            "method": "GET",
-                            "id": self.headers.get("webhook-id"),
-                            "status": 200,
-                            "verified": False,
-                        }
-                    )
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/hooks/points"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def accepted(self) -> Counter:
-        """How many times each webhook-id was answered with a 2xx."""
-        return Counter(r["id"] for r in self.requests if 200 <= r["status"] < 300)
-
-    def events(self) -> list[dict]:
-        return [json.loads(r["body"]) for r in self.requests if 200 <= r["status"] < 300]
-
-
-@pytest.fixture
-def receivers():
-    started: list[Receiver] = []
-
-    def start(answer=lambda webhook_id, nth: 204) -> Receiver:
-        receiver = Receiver(answer)
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.stop()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def local(app):
-    """The runtime with loopback webhook URLs allowed, for local receivers."""
-    runtime = app.extensions["points_service"]
-    app.extensions["points_service"] = replace(
-        runtime, settings=replace(runtime.settings, webhook_allow_private=True)
-    )
-    yield app.extensions["points_service"]
-    app.extensions["points_service"] = runtime
-
-
-@pytest.fixture
-def dispatch(app):
-    """dispatch(now) -> the dispatcher sweep's counts; `now` defaults to the real clock."""
-
-    def run(now: dt.datetime | None = None) -> dict:
-        rt = app.extensions["points_service"]
-        return run_job(
-            rt.sessions, "dispatch-webhooks", settings=rt.settings, pii=rt.pii, now=now or utc_now()
-        )
-
-    return run
 
 
 @pytest.fixture
@@ -207,7 +77,8 @@ def test_a_subscription_is_created_with_a_whsec_secret_shown_once(
     assert response.status_code == 201, response.get_data(as_text=True)
     hook = response.get_json()
     assert response.headers["Location"] == f"/v1/webhooks/{hook['id']}"
-    assert set(hook) == {"id", "url", "event_types", "created_at", "secret"}
+    assert set(hook) == {"id", "url", "event_types", "created_at", "disabled_at", "disabled_reason", "secret"}
+    assert (hook["disabled_at"], hook["disabled_reason"]) == (None, None)
     assert hook["url"] == receiver.url
     assert hook["event_types"] == ["eligibility.suspended", "violation.recorded"]
     assert hook["secret"].startswith("whsec_")
@@ -475,7 +346,8 @@ def test_a_receiver_that_fails_three_times_then_recovers_gets_every_event_exactl
     for delivery in log:
         assert (delivery["status"], delivery["attempts"]) == ("delivered", 4)
         assert [a["status_code"] for a in delivery["attempt_log"]] == [503, 503, 503, 204]
-        assert [a["error"] for a in delivery["attempt_log"]] == ["HTTP 503"] * 3 + [None]
+        assert [a["error"] for a in delivery["attempt_log"]] == ["HTTP 5xx"] * 3 + [None]
+        assert [a["status_code"] for a in delivery["attempt_log"]] == [503] * 3 + [204]
         assert [_instant(a["attempted_at"]) for a in delivery["attempt_log"]] == [
             start + dt.timedelta(hours=hours) for hours in range(4)
         ]
@@ -555,12 +427,17 @@ def test_deleting_a_subscription_stops_its_pending_deliveries(
     dispatch(start)
     assert len(receiver.requests) == 1
     hr.client.delete(f"/v1/webhooks/{hook['id']}", headers=hr.headers)
+    # the whole backlog was cancelled with the deletion, in the same transaction
+    statuses = session.scalars(
+        select(WebhookDelivery.status).where(WebhookDelivery.subscription_id == hook["id"])
+    ).all()
+    assert statuses == ["cancelled"]
     inspector.violation(person, hospital, decided_on=_today())
     assert dispatch(start + dt.timedelta(hours=1)) == {
         "fanned_out": 0,
         "delivered": 0,
         "retrying": 0,
-        "failed": 1,
+        "failed": 0,
     }
     assert len(receiver.requests) == 1
 

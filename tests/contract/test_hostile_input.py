@@ -8,6 +8,7 @@ parameter or a path code of an otherwise plausible request.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import urllib.parse
 from dataclasses import replace
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 from points_service.api.base import MAX_JSON_DEPTH, encode_cursor
 from points_service.clock import local_today
 from points_service.persistence.models import AuditEvent, Institution, Violation
+from points_service.services import webhooks
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text("utf-8"))
 PROBLEM = "application/problem+json"
@@ -34,6 +36,19 @@ def nested(depth: int) -> Any:
     for _ in range(depth):
         value = [value]
     return value
+
+
+@pytest.fixture(autouse=True)
+def no_dns(monkeypatch):
+    """Webhook hosts are resolved at creation; nothing here may ask a resolver (there is none)."""
+
+    def resolve(host: str, port: int):
+        try:
+            return [ipaddress.ip_address(host)]
+        except ValueError:
+            raise OSError("no resolver in the test sandbox") from None
+
+    monkeypatch.setattr(webhooks, "resolve", resolve)
 
 
 @pytest.fixture

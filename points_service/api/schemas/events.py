@@ -48,9 +48,17 @@ class WebhookCreate(BaseSchema):
 
 class WebhookRead(BaseSchema):
     id = fields.Integer(required=True)
-    url = fields.String(required=True)
+    url = fields.String(required=True, metadata={"description": "as stored: the host in its IDNA form"})
     event_types = fields.List(fields.String(), required=True)
     created_at = fields.AwareDateTime(required=True)
+    disabled_at = fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "when deliveries stopped because the key that created it was revoked"},
+    )
+    disabled_reason = fields.String(
+        required=True, allow_none=True, validate=validate.OneOf(["key_revoked", "key_expired"])
+    )
 
 
 class WebhookCreated(WebhookRead):
@@ -66,7 +74,10 @@ class WebhookList(BaseSchema):
 class AttemptRead(BaseSchema):
     attempted_at = fields.AwareDateTime(required=True)
     status_code = fields.Integer(allow_none=True)
-    error = fields.String(allow_none=True)
+    error = fields.String(
+        allow_none=True,
+        metadata={"description": "unreachable, timeout, HTTP 4xx or HTTP 5xx; null when delivered"},
+    )
     duration_ms = fields.Integer(required=True)
 
 
@@ -74,7 +85,11 @@ class DeliveryRead(BaseSchema):
     id = fields.Integer(required=True)
     webhook_id = fields.String(required=True, metadata={"description": "the event id sent as webhook-id"})
     event_type = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(["pending", "delivered", "failed"]))
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["pending", "delivered", "failed", "cancelled"]),
+        metadata={"description": "cancelled: the subscription was deleted or its key revoked first"},
+    )
     attempts = fields.Integer(required=True)
     next_attempt_at = fields.AwareDateTime(allow_none=True)
     delivered_at = fields.AwareDateTime(allow_none=True)
