@@ -8,14 +8,12 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import replace
 
 import pytest
-from factories import Api, auth, code, gb11643, joined, make_key
+from factories import Api, auth, code, gb11643, make_key
 from factories import assert_problem as _problem
 from sqlalchemy import func, select
 
-from points_service import create_app
 from points_service.clock import local_today
 from points_service.persistence.models import Institution
 
@@ -29,18 +27,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def make_app(settings, engine, connection):
-    """An app of its own (other settings), its requests joined to the test's outer transaction."""
-
-    def build(**changes):
-        app = create_app(replace(settings, **changes), engine=engine)
-        app.extensions["points_service"] = joined(app.extensions["points_service"], connection)
-        return app
-
-    return build
 
 
 def _institution_body(c: str) -> dict:
