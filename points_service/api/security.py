@@ -75,14 +75,18 @@ class KeyGuessing:
     def _mark(digest: str) -> str:
         return f"points-service/known-key/{digest}"
 
-    def known(self, digest: str) -> bool:
+    def _marked_here(self, digest: str) -> bool:
         marked = self.marked.get(digest)
-        if marked is not None and time.monotonic() - marked < self.REFRESH_AFTER:
-            return True
-        return self.limiter.limiter.storage.get(self._mark(digest)) > 0
+        return marked is not None and time.monotonic() - marked < self.REFRESH_AFTER
+
+    def known(self, digest: str) -> bool:
+        return self._marked_here(digest) or self.limiter.limiter.storage.get(self._mark(digest)) > 0
 
     def refusal(self, digest: str) -> Response | None:
         """429 when this address has used up its budget of refused keys and this key is not known."""
+        if self._marked_here(digest):
+            # a key in use costs no trip to the storage
+            return None
         strategy = self.limiter.limiter
         address = get_remote_address()
         if strategy.test(self.budget, "refused-keys", address) or self.known(digest):
@@ -104,8 +108,7 @@ class KeyGuessing:
         self.limiter.limiter.storage.clear(self._mark(digest))
 
     def accepted(self, digest: str) -> None:
-        marked = self.marked.get(digest)
-        if marked is None or time.monotonic() - marked >= self.REFRESH_AFTER:
+        if not self._marked_here(digest):
             self.limiter.limiter.storage.incr(self._mark(digest), self.KNOWN_FOR)
             self.marked[digest] = time.monotonic()
 

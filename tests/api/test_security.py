@@ -341,3 +341,16 @@ def test_the_national_id_never_appears_in_a_log_line_or_a_response_body(debug_lo
             assert secret not in message, (record.name, message[:200])
     for secret in secrets:
         assert secret not in debug_logs.text
+
+
+def test_with_redis_refused_keys_and_known_keys_are_shared_by_every_app_instance(make_app, session, redis_db):
+    settings = {"rate_limit": "1000 per minute", "auth_failure_limit": "2 per minute", "redis_url": REDIS_URL}
+    one, two = make_app(**settings).test_client(), make_app(**settings).test_client()
+    key = make_key(session, "inspector")
+    assert one.get("/v1/policy", headers=auth(key)).status_code == 200
+    assert one.get("/v1/policy", headers=auth("pts_guess1")).status_code == 401
+    assert two.get("/v1/policy", headers=auth("pts_guess2")).status_code == 401
+    _assert_rate_limited(one.get("/v1/policy", headers=auth("pts_guess3")))
+    _assert_rate_limited(two.get("/v1/policy", headers=auth("pts_guess4")))
+    # the key accepted by one instance is known to the other
+    assert two.get("/v1/policy", headers=auth(key)).status_code == 200
