@@ -91,3 +91,17 @@ def child_exit(server, worker) -> None:  # noqa: ARG001
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def when_ready(server) -> None:  # noqa: ARG001
+    """With POINTS_METRICS_PORT set, this master process serves /metrics on that port.
+
+    Apart from the API workers, a scrape still answers while every worker is busy, and the port
+    can be opened to the monitoring network alone; the API port then answers /metrics with 404.
+    """
+    if os.environ.get("POINTS_METRICS_PORT", "").strip():
+        from points_service.metrics import serve_metrics_port
+        from points_service.settings import Settings
+
+        settings = Settings.from_env()
+        serve_metrics_port(settings.metrics_port, settings.database_url)

@@ -61,6 +61,12 @@ class Settings:
     webhook_allow_private: bool = False
     # per API key, flask-limiter notation; empty disables (contract fuzzing)
     rate_limit: str = "200 per second"
+    # requests with an unknown, revoked or expired key, per client address; empty disables
+    auth_failure_limit: str = "20 per minute"
+    # /metrics on the API port needs `Authorization: Bearer <token>`; unset: it answers 404
+    metrics_token: str | None = None
+    # the gunicorn master serves /metrics on this port instead, and the API port answers 404
+    metrics_port: int | None = None
     redis_url: str | None = None
     max_body_bytes: int = 1024 * 1024
     # the framework-floor endpoints of `make bench`; never in production
@@ -81,6 +87,9 @@ class Settings:
         holidays_file = env.path("HOLIDAYS_FILE", None)
         webhook_allow_private = env.bool("WEBHOOK_ALLOW_PRIVATE", False)
         rate_limit = env.str("RATE_LIMIT", "200 per second")
+        auth_failure_limit = env.str("AUTH_FAILURE_LIMIT", "20 per minute")
+        metrics_token = _secret(env, "METRICS_TOKEN", "") or None
+        metrics_port = env.int("METRICS_PORT", None, validate=lambda port: 0 < port < 65536)
         redis_url = env.str("REDIS_URL", None)
         max_body_bytes = env.int("MAX_BODY_BYTES", 1024 * 1024)
         bench_endpoints = env.bool("BENCH_ENDPOINTS", False)
@@ -99,6 +108,9 @@ class Settings:
             holidays_file=holidays_file,
             webhook_allow_private=webhook_allow_private,
             rate_limit=rate_limit,
+            auth_failure_limit=auth_failure_limit,
+            metrics_token=metrics_token,
+            metrics_port=metrics_port,
             redis_url=redis_url,
             max_body_bytes=max_body_bytes,
             bench_endpoints=bench_endpoints,

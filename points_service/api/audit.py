@@ -44,7 +44,7 @@ class AuditPage(BaseSchema):
 
 @blp.route("/audit")
 class Audit(MethodView):
-    @blp.requires("audit:read")
+    @blp.requires("audit:read", operation_id="listAuditEvents")
     @blp.arguments(AuditQuery, location="query")
     @blp.response(200, AuditPage)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

@@ -43,7 +43,7 @@ def _row(state: PractitionerState) -> dict:
 
 @blp.route("/<int:practitioner_id>")
 class Floor(MethodView):
-    @blp.requires("practitioners:read", replica=True)
+    @blp.requires("practitioners:read", replica=True, operation_id="getFloorRow")
     @blp.response(200, FloorRow)
     def get(self, practitioner_id):
         """One primary-key read, a small JSON body"""
@@ -52,7 +52,7 @@ class Floor(MethodView):
 
 @blp.route("/batch")
 class FloorBatchView(MethodView):
-    @blp.requires("eligibility:batch", replica=True)
+    @blp.requires("eligibility:batch", replica=True, operation_id="getFloorBatch")
     @blp.arguments(FloorBatch)
     @blp.response(200, FloorRows)
     def post(self, data):
@@ -67,7 +67,7 @@ class FloorBatchView(MethodView):
 
 @blp.route("/roster/<code>")
 class FloorRoster(MethodView):
-    @blp.requires("roster:read", replica=True)
+    @blp.requires("roster:read", replica=True, operation_id="getFloorRoster")
     @blp.response(200, FloorRows)
     def get(self, code):
         """The rows of an institution's roster, read with one query and returned as they are"""

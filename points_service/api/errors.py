@@ -31,7 +31,9 @@ class ProblemSchema(ma.Schema):
         values=ma.fields.List(ma.fields.String()),
         metadata={"description": "field -> messages"},
     )
-    rule = ma.fields.String(metadata={"description": "the policy.md rule that forbids the request"})
+    rule = ma.fields.String(
+        metadata={"description": "the rule that forbids the request, e.g. `docs/rules.md rule 21`"}
+    )
     barred_until = ma.fields.Date()
     violation_id = ma.fields.Integer()
     location = ma.fields.String()
@@ -90,6 +92,7 @@ HTTP_SLUGS = {
     429: ("rate-limited", "Too many requests"),
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation-error", "Invalid request"),
+    428: ("precondition-required", "Precondition required"),
 }
 
 
@@ -113,12 +116,28 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem(status, title, detail, slug=slug, errors=errors, headers=headers)
 
 
+def challenge() -> str:
+    """The WWW-Authenticate of a 401 (RFC 6750 §3): a key that was sent and refused is an
+    `invalid_token`; a request that sent none gets the bare challenge, which names the scheme."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return 'Bearer realm="points-service", error="invalid_token"'
+    return 'Bearer realm="points-service"'
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PointsServiceError)
     def _domain(error: PointsServiceError) -> Response:
         extra = {k: v for k, v in error.extra.items() if k not in RESERVED}
+        headers = {"WWW-Authenticate": challenge()} if error.status == 401 else None
         return problem(
-            error.status, error.title, error.detail, slug=error.type_slug, errors=error.errors, **extra
+            error.status,
+            error.title,
+            error.detail,
+            slug=error.type_slug,
+            errors=error.errors,
+            headers=headers,
+            **extra,
         )
 
     @app.errorhandler(IntegrityError)

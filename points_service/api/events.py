@@ -23,7 +23,7 @@ blp = Blueprint("events", __name__, url_prefix="/v1", description="The change fe
 
 @blp.route("/events")
 class Events(MethodView):
-    @blp.requires("events:read")
+    @blp.requires("events:read", operation_id="listEvents")
     @blp.arguments(EventQuery, location="query")
     @blp.response(200, EventPage)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -52,7 +52,7 @@ def _webhook(subscription) -> dict:
 
 @blp.route("/webhooks")
 class Webhooks(MethodView):
-    @blp.requires("webhooks:manage", write=True)
+    @blp.requires("webhooks:manage", write=True, operation_id="createWebhook")
     @blp.arguments(WebhookCreate)
     @blp.response(201, WebhookCreated, headers={"Location": {"schema": {"type": "string"}}})
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -74,7 +74,7 @@ class Webhooks(MethodView):
             {"Location": f"/v1/webhooks/{subscription.id}"},
         )
 
-    @blp.requires("webhooks:manage")
+    @blp.requires("webhooks:manage", operation_id="listWebhooks")
     @blp.response(200, WebhookList)
     def get(self):
         """The caller's subscriptions"""
@@ -83,7 +83,7 @@ class Webhooks(MethodView):
 
 @blp.route("/webhooks/<int:webhook_id>")
 class WebhookById(MethodView):
-    @blp.requires("webhooks:manage", write=True)
+    @blp.requires("webhooks:manage", write=True, operation_id="deleteWebhook")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, webhook_id):
@@ -95,7 +95,7 @@ class WebhookById(MethodView):
 
 @blp.route("/webhooks/<int:webhook_id>/deliveries")
 class Deliveries(MethodView):
-    @blp.requires("webhooks:manage")
+    @blp.requires("webhooks:manage", operation_id="listWebhookDeliveries")
     @blp.arguments(DeliveryQuery, location="query")
     @blp.response(200, DeliveryPage)
     @blp.alt_response(404, response="NOT_FOUND")

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..clock import utc_now
 from ..persistence.models import IdempotencyKey
 from ..services.errors import IdempotencyKeyReused, RuleViolation
-from .base import principal, session
+from .base import document, principal, session
 
 KEEP_FOR = dt.timedelta(days=7)
 IN_PROGRESS = 0
@@ -37,7 +37,8 @@ def _fingerprint() -> str:
 
 
 def idempotent(func: Callable) -> Callable:
-    """Wraps a write view inside Blueprint.requires (so it shares the request transaction)."""
+    """Wraps a write view inside Blueprint.requires (so it shares the request transaction), and
+    documents the header on the operation."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -47,7 +48,7 @@ def idempotent(func: Callable) -> Callable:
         if not 1 <= len(key) <= 255:
             raise RuleViolation(
                 "Idempotency-Key must be 1 to 255 characters",
-                rule="api.md Violations",
+                rule="docs/api.md Idempotency-Key",
                 field="Idempotency-Key",
             )
         db, client = session(), principal().key_id
@@ -100,4 +101,4 @@ def idempotent(func: Callable) -> Callable:
             )
         return response
 
-    return wrapper
+    return document(wrapper, headers=("IdempotencyKey",))

@@ -1,4 +1,5 @@
-"""Repairs, appeals and measure tasks: the human steps of the case lifecycle (policy.md §4, §5, rule 13)."""
+"""Repairs, appeals and measure tasks: the human steps of the case lifecycle (docs/rules.md §4, §5,
+rule 13)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def measure_body(measure, practitioner_code: str, institution_code: str) -> dict
 
 @blp.route("/repairs")
 class Repairs(MethodView):
-    @blp.requires("repairs:submit", write=True)
+    @blp.requires("repairs:submit", write=True, operation_id="submitRepair")
     @idempotent
     @blp.arguments(RepairCreate)
     @blp.response(201, RepairRead, headers={"Location": {"schema": {"type": "string"}}, **ETAG_HEADER})
@@ -129,7 +130,7 @@ class Repairs(MethodView):
             {"Location": f"/v1/repairs/{application.id}", **etag(application.version)},
         )
 
-    @blp.requires("repairs:read")
+    @blp.requires("repairs:read", operation_id="listRepairs")
     @blp.arguments(RepairQuery, location="query")
     @blp.response(200, RepairPage)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -151,7 +152,7 @@ class Repairs(MethodView):
 
 @blp.route("/repairs/<int:repair_id>")
 class RepairById(MethodView):
-    @blp.requires("repairs:read")
+    @blp.requires("repairs:read", operation_id="getRepair")
     @blp.response(200, RepairRead, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, repair_id):
@@ -175,8 +176,9 @@ def _review(repair_id: int, data: dict, stage: str):
 
 @blp.route("/repairs/<int:repair_id>/institution-review")
 class InstitutionReview(MethodView):
-    @blp.requires("repairs:institution_review", write=True)
+    @blp.requires("repairs:institution_review", write=True, operation_id="reviewRepairAsInstitution")
     @blp.arguments(RepairReview)
+    @blp.if_match(required=True)
     @blp.response(200, RepairRead, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT", description="Stale version, or not awaiting this review")
@@ -189,8 +191,9 @@ class InstitutionReview(MethodView):
 
 @blp.route("/repairs/<int:repair_id>/agency-review")
 class AgencyReview(MethodView):
-    @blp.requires("repairs:agency_review", write=True)
+    @blp.requires("repairs:agency_review", write=True, operation_id="reviewRepairAsAgency")
     @blp.arguments(RepairReview)
+    @blp.if_match(required=True)
     @blp.response(200, RepairRead, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(
@@ -210,7 +213,7 @@ class AgencyReview(MethodView):
 
 @blp.route("/violations/<int:violation_id>/appeals")
 class Appeals(MethodView):
-    @blp.requires("appeals:file", write=True)
+    @blp.requires("appeals:file", write=True, operation_id="fileAppeal")
     @idempotent
     @blp.arguments(AppealCreate)
     @blp.response(201, AppealRead, headers={"Location": {"schema": {"type": "string"}}, **ETAG_HEADER})
@@ -235,7 +238,7 @@ class Appeals(MethodView):
 
 @blp.route("/appeals/<int:appeal_id>")
 class AppealById(MethodView):
-    @blp.requires("appeals:read")
+    @blp.requires("appeals:read", operation_id="getAppeal")
     @blp.response(200, AppealRead, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, appeal_id):
@@ -246,8 +249,9 @@ class AppealById(MethodView):
 
 @blp.route("/appeals/<int:appeal_id>/decision")
 class AppealDecisionView(MethodView):
-    @blp.requires("appeals:decide", write=True)
+    @blp.requires("appeals:decide", write=True, operation_id="decideAppeal")
     @blp.arguments(AppealDecision)
+    @blp.if_match(required=False)
     @blp.response(200, AppealRead, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT", description="Already decided, or a stale version")
@@ -271,7 +275,7 @@ class AppealDecisionView(MethodView):
 
 @blp.route("/measures")
 class Measures(MethodView):
-    @blp.requires("measures:read")
+    @blp.requires("measures:read", operation_id="listMeasures")
     @blp.arguments(MeasureQuery, location="query")
     @blp.response(200, MeasurePage)
     @blp.alt_response(404, response="NOT_FOUND", description="Another institution's queue")
@@ -308,7 +312,7 @@ def _finish(measure_id: int, on, note, *, publish: bool):
 
 @blp.route("/measures/<int:measure_id>/complete")
 class MeasureCompletion(MethodView):
-    @blp.requires("measures:complete", write=True)
+    @blp.requires("measures:complete", write=True, operation_id="completeMeasure")
     @blp.arguments(MeasureComplete)
     @blp.response(200, MeasureTask)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -321,7 +325,7 @@ class MeasureCompletion(MethodView):
 
 @blp.route("/measures/<int:measure_id>/publish")
 class MeasurePublication(MethodView):
-    @blp.requires("measures:complete", write=True)
+    @blp.requires("measures:complete", write=True, operation_id="publishMeasure")
     @blp.arguments(MeasurePublish)
     @blp.response(200, MeasureTask)
     @blp.alt_response(404, response="NOT_FOUND")

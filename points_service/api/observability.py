@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import hmac
 import time
 
 import structlog
 from flask import Flask, Response, g, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
+from prometheus_client import Counter, Histogram
 
-from ..persistence.models import OutboxEvent, PractitionerState, WebhookDelivery
-from .base import request_id, runtime
+from ..metrics import CONTENT_TYPE_LATEST, DatabaseGauges, exposition
+from ..services.errors import NotAuthenticated
+from .base import request_id
 
 log = structlog.get_logger("points_service.http")
 
@@ -33,43 +25,9 @@ LATENCY = Histogram(
 DECISIONS = Counter("points_violations_recorded_total", "Scoring decisions recorded")
 
 
-class DatabaseGauges:
-    """Read at scrape time from the database, so every process reports the same truth."""
-
-    def __init__(self, app: Flask):
-        self.app = app
-
-    def collect(self):
-        with self.app.app_context(), runtime().sessions() as session:
-            sanctions = GaugeMetricFamily(
-                "points_sanctions_in_force", "People suspended or terminated today", labels=["status"]
-            )
-            for status, count in session.execute(
-                select(PractitionerState.announced_status, func.count())
-                .where(PractitionerState.announced_status.in_(("suspended", "terminated")))
-                .group_by(PractitionerState.announced_status)
-            ):
-                sanctions.add_metric([status], count)
-            yield sanctions
-            backlog = session.scalar(
-                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "pending")
-            )
-            yield GaugeMetricFamily(
-                "points_webhook_backlog", "Webhook deliveries not yet delivered", value=backlog
-            )
-            oldest = session.scalar(
-                select(func.min(OutboxEvent.occurred_at))
-                .join(WebhookDelivery, WebhookDelivery.event_id == OutboxEvent.id)
-                .where(WebhookDelivery.status == "pending")
-            )
-            age = (time.time() - oldest.timestamp()) if oldest else 0.0
-            yield GaugeMetricFamily(
-                "points_webhook_oldest_pending_seconds", "Age of the oldest undelivered event", value=age
-            )
-
-
 def init_observability(app: Flask) -> None:
-    gauges = DatabaseGauges(app)
+    # the app's runtime is read at scrape time: tests swap it for one joined to their transaction
+    gauges = DatabaseGauges(lambda: app.extensions["points_service"].sessions())
 
     @app.before_request
     def _start() -> None:
@@ -101,21 +59,20 @@ def init_observability(app: Flask) -> None:
     def _clear(_exc: BaseException | None) -> None:
         structlog.contextvars.clear_contextvars()
 
+    settings = app.extensions["points_service"].settings
+    if settings.metrics_port is not None or not settings.metrics_token:
+        # served by the gunicorn master on its own port, or not at all: /metrics here is a 404
+        return
+    token = settings.metrics_token.encode()
+
     @app.get("/metrics")
     def metrics() -> Response:
-        """Prometheus text format: every worker's counters (multiprocess) plus database gauges."""
-        registry = CollectorRegistry()
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            multiprocess.MultiProcessCollector(registry)
-        else:
-            from prometheus_client import REGISTRY
-
-            registry = REGISTRY
-        body = generate_latest(registry) + generate_latest(_single(gauges))
-        return Response(body, mimetype=CONTENT_TYPE_LATEST)
-
-
-def _single(collector) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    registry.register(collector)
-    return registry
+        """Prometheus text format: every worker's counters (multiprocess) plus database gauges.
+        Needs `Authorization: Bearer <POINTS_METRICS_TOKEN>`: it shows the state of the whole
+        service, and each scrape reads the database."""
+        scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token):
+            raise NotAuthenticated("send the metrics token as 'Authorization: Bearer <token>'")
+        g.metrics_token_accepted = True
+        # content_type, not mimetype: Flask would append a second charset to this text/plain type
+        return Response(exposition(gauges), content_type=CONTENT_TYPE_LATEST)

@@ -10,7 +10,7 @@ from ..services.errors import PointsServiceError
 from .base import Blueprint, runtime
 from .schemas.policy import HealthRead, PolicyRead
 
-blp = Blueprint("policy", __name__, url_prefix="/v1", description="Policy profiles (policy.md §3, §6)")
+blp = Blueprint("policy", __name__, url_prefix="/v1", description="Policy profiles (docs/rules.md §3, §6)")
 health = Blueprint("health", __name__, url_prefix="/health", description="Liveness and readiness")
 
 
@@ -22,7 +22,7 @@ class NotReady(PointsServiceError):
 
 @blp.route("/policy")
 class PolicyView(MethodView):
-    @blp.requires("policy:read")
+    @blp.requires("policy:read", operation_id="getPolicy")
     @blp.response(200, PolicyRead)
     def get(self):
         """The profiles in force today: thresholds, terms, catalogue, repair credits"""
@@ -35,7 +35,7 @@ class PolicyView(MethodView):
 
 @health.route("/live")
 class Live(MethodView):
-    @health.public
+    @health.public("getLiveness")
     @health.response(200, HealthRead)
     def get(self):
         """The process is up (never touches the database)"""
@@ -44,7 +44,7 @@ class Live(MethodView):
 
 @health.route("/ready")
 class Ready(MethodView):
-    @health.public
+    @health.public("getReadiness")
     @health.response(200, HealthRead)
     @health.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):

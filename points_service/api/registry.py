@@ -26,7 +26,7 @@ blp = Blueprint(
 
 @blp.route("/institutions")
 class Institutions(MethodView):
-    @blp.requires("institutions:write", write=True)
+    @blp.requires("institutions:write", write=True, operation_id="createInstitution")
     @idempotent
     @blp.arguments(InstitutionCreate)
     @blp.response(201, InstitutionRead, headers={"Location": {"schema": {"type": "string"}}})
@@ -47,7 +47,7 @@ class Institutions(MethodView):
 
 @blp.route("/institutions/<code>")
 class InstitutionByCode(MethodView):
-    @blp.requires("institutions:read")
+    @blp.requires("institutions:read", operation_id="getInstitution")
     @blp.response(200, InstitutionRead)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, code):
@@ -69,7 +69,7 @@ def _practitioner_body(practitioner):
 
 @blp.route("/practitioners")
 class Practitioners(MethodView):
-    @blp.requires("practitioners:write", write=True)
+    @blp.requires("practitioners:write", write=True, operation_id="createPractitioner")
     @idempotent
     @blp.arguments(PractitionerCreate)
     @blp.response(201, PractitionerRead, headers={"Location": {"schema": {"type": "string"}}})
@@ -94,7 +94,7 @@ class Practitioners(MethodView):
 
 @blp.route("/practitioners/<code>")
 class PractitionerByCode(MethodView):
-    @blp.requires("practitioners:read")
+    @blp.requires("practitioners:read", operation_id="getPractitioner")
     @blp.response(200, PractitionerRead)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, code):
@@ -114,7 +114,7 @@ def _registration_body(registration, practitioner_code):
 
 @blp.route("/practitioners/<code>/registrations")
 class Registrations(MethodView):
-    @blp.requires("registrations:write", write=True)
+    @blp.requires("registrations:write", write=True, operation_id="createRegistration")
     @idempotent
     @blp.arguments(RegistrationCreate)
     @blp.response(201, RegistrationCreated, headers={"Location": {"schema": {"type": "string"}}})
@@ -144,7 +144,7 @@ class Registrations(MethodView):
 
 @blp.route("/practitioners/<code>/registrations/<institution_code>/end")
 class RegistrationEnding(MethodView):
-    @blp.requires("registrations:write", write=True)
+    @blp.requires("registrations:write", write=True, operation_id="endRegistration")
     @idempotent
     @blp.arguments(RegistrationEnd)
     @blp.response(200, RegistrationCreated)

@@ -25,13 +25,13 @@ from .schemas.standing import (
 )
 
 blp = Blueprint(
-    "standing", __name__, url_prefix="/v1", description="Standing, eligibility and history (policy.md §3)"
+    "standing", __name__, url_prefix="/v1", description="Standing, eligibility and history (docs/rules.md §3)"
 )
 
 
 @blp.route("/practitioners/<code>/standing")
 class Standing(MethodView):
-    @blp.requires("practitioners:read", replica=True)
+    @blp.requires("practitioners:read", replica=True, operation_id="getStanding")
     @blp.arguments(StandingQuery, location="query")
     @blp.response(200, StandingRead)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -48,13 +48,13 @@ class Standing(MethodView):
 
 @blp.route("/practitioners/<code>/eligibility")
 class Eligibility(MethodView):
-    @blp.requires("practitioners:read", replica=True)
+    @blp.requires("practitioners:read", replica=True, operation_id="getEligibility")
     @blp.arguments(EligibilityQuery, location="query")
     @blp.response(200, EligibilityRead)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args, code):
-        """May this person's services be settled by the fund on a day (policy.md rule 18)"""
+        """May this person's services be settled by the fund on a day (docs/rules.md rule 18)"""
         return eligibility_svc.eligibility_for(
             session(),
             principal(),
@@ -66,7 +66,7 @@ class Eligibility(MethodView):
 
 @blp.route("/eligibility/batch")
 class EligibilityBatchView(MethodView):
-    @blp.requires("eligibility:batch", replica=True)
+    @blp.requires("eligibility:batch", replica=True, operation_id="getEligibilityBatch")
     @blp.arguments(EligibilityBatch)
     @blp.response(200, EligibilityBatchRead)
     @blp.alt_response(404, response="NOT_FOUND", description="An institution outside the caller's scope")
@@ -85,7 +85,7 @@ class EligibilityBatchView(MethodView):
 
 @blp.route("/institutions/<code>/eligibility")
 class Roster(MethodView):
-    @blp.requires("roster:read", replica=True)
+    @blp.requires("roster:read", replica=True, operation_id="getInstitutionRoster")
     @blp.arguments(RosterQuery, location="query")
     @blp.response(200, RosterPage)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -105,7 +105,7 @@ class Roster(MethodView):
 
 @blp.route("/practitioners/<code>/history")
 class History(MethodView):
-    @blp.requires("practitioners:read")
+    @blp.requires("practitioners:read", operation_id="getHistory")
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, HistoryPage)
     @blp.alt_response(404, response="NOT_FOUND")

@@ -12,7 +12,7 @@ from .base import Blueprint, principal, request_id, runtime, session
 from .idempotency import idempotent
 from .schemas.violations import ViolationCreate, ViolationRead, ViolationRecorded
 
-blp = Blueprint("violations", __name__, url_prefix="/v1", description="Scoring decisions (policy.md §2)")
+blp = Blueprint("violations", __name__, url_prefix="/v1", description="Scoring decisions (docs/rules.md §2)")
 
 
 def violation_body(
@@ -47,7 +47,7 @@ def violation_body(
 
 @blp.route("/violations")
 class Violations(MethodView):
-    @blp.requires("violations:write", write=True)
+    @blp.requires("violations:write", write=True, operation_id="recordViolation")
     @idempotent
     @blp.arguments(ViolationCreate)
     @blp.response(201, ViolationRecorded, headers={"Location": {"schema": {"type": "string"}}})
@@ -83,7 +83,7 @@ class Violations(MethodView):
 
 @blp.route("/violations/<int:violation_id>")
 class ViolationById(MethodView):
-    @blp.requires("violations:read")
+    @blp.requires("violations:read", operation_id="getViolation")
     @blp.response(200, ViolationRead)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, violation_id):

@@ -41,7 +41,8 @@ class ReviewRepair:
     repair_id: int
     decision: str
     comment: str | None
-    version: int
+    # the version the reviewer saw, in the body, in If-Match, or both (the API requires one)
+    version: int | None = None
     if_match: int | None = None
 
 

@@ -24,13 +24,13 @@ def lock_owner(session: Session, record) -> Practitioner:
     return locked
 
 
-def check_version(current: int, sent: int, if_match: int | None) -> None:
+def check_version(current: int, sent: int | None, if_match: int | None) -> None:
     """A review carries the version it saw: stale body version -> 409, stale If-Match -> 412."""
     if if_match is not None and if_match != current:
         raise PreconditionFailed(
             f"If-Match {if_match} does not match the current version {current}", version=current
         )
-    if sent != current:
+    if sent is not None and sent != current:
         raise StaleVersion(
             f"version {sent} is stale; the current version is {current}; reload and retry", version=current
         )

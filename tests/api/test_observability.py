@@ -8,6 +8,7 @@ import logging
 
 import pytest
 import structlog
+from factories import Api, auth, make_key
 
 from points_service.logs import configure_logging, redact
 
@@ -55,12 +56,14 @@ def test_national_id_shaped_values_are_masked_in_any_log_line(log_stream):
     assert redact("case HB-2026-000123 and 2026-11-23") == "case HB-2026-000123 and 2026-11-23"
 
 
-def test_metrics_count_requests_per_endpoint_and_report_sanctions_and_the_webhook_backlog(
-    client, admin, inspector
-):
+def test_metrics_count_requests_per_endpoint_and_report_sanctions_and_the_webhook_backlog(make_app, session):
+    client = make_app(metrics_token="scrape-token").test_client()
+    admin, inspector = Api(client, make_key(session, "admin")), Api(client, make_key(session, "inspector"))
     person, hospital = admin.person()
     inspector.violation(person, hospital, behaviour_code="B3-01", responsibility="main", decided_on=_today())
-    body = client.get("/metrics").get_data(as_text=True)
+    scraped = client.get("/metrics", headers=auth("scrape-token"))
+    assert scraped.status_code == 200
+    body = scraped.get_data(as_text=True)
     lines = body.splitlines()
     assert any(
         line.startswith('points_http_requests_total{endpoint="/v1/violations",method="POST",status="201"}')

@@ -8,14 +8,12 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import replace
 
 import pytest
-from factories import Api, auth, code, gb11643, joined, make_key
+from factories import Api, auth, code, gb11643, make_key
 from factories import assert_problem as _problem
 from sqlalchemy import func, select
 
-from points_service import create_app
 from points_service.clock import local_today
 from points_service.persistence.models import Institution
 
@@ -29,18 +27,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def make_app(settings, engine, connection):
-    """An app of its own (other settings), its requests joined to the test's outer transaction."""
-
-    def build(**changes):
-        app = create_app(replace(settings, **changes), engine=engine)
-        app.extensions["points_service"] = joined(app.extensions["points_service"], connection)
-        return app
-
-    return build
 
 
 def _institution_body(c: str) -> dict:
@@ -355,3 +341,16 @@ def test_the_national_id_never_appears_in_a_log_line_or_a_response_body(debug_lo
             assert secret not in message, (record.name, message[:200])
     for secret in secrets:
         assert secret not in debug_logs.text
+
+
+def test_with_redis_refused_keys_and_known_keys_are_shared_by_every_app_instance(make_app, session, redis_db):
+    settings = {"rate_limit": "1000 per minute", "auth_failure_limit": "2 per minute", "redis_url": REDIS_URL}
+    one, two = make_app(**settings).test_client(), make_app(**settings).test_client()
+    key = make_key(session, "inspector")
+    assert one.get("/v1/policy", headers=auth(key)).status_code == 200
+    assert one.get("/v1/policy", headers=auth("pts_guess1")).status_code == 401
+    assert two.get("/v1/policy", headers=auth("pts_guess2")).status_code == 401
+    _assert_rate_limited(one.get("/v1/policy", headers=auth("pts_guess3")))
+    _assert_rate_limited(two.get("/v1/policy", headers=auth("pts_guess4")))
+    # the key accepted by one instance is known to the other
+    assert two.get("/v1/policy", headers=auth(key)).status_code == 200

@@ -364,9 +364,7 @@ def _request(method: str, path: str, operation: dict, world: dict, target: str, 
             for name, prop in schema.get("properties", {}).items()
             if name in schema.get("required", [])
         }
-    query = {
-        p["name"]: None for p in operation.get("parameters", []) if p["in"] == "query"
-    }
+    query = {p["name"]: None for p in _parameters(operation) if p["in"] == "query"}
     path_values = {
         p["name"]: (world["institution"] if path.startswith("/v1/institutions/") else world["person"])
         if p["schema"].get("type") == "string"
@@ -393,9 +391,14 @@ def _quote(value: str) -> str:
     return urllib.parse.quote(value.encode("utf-8", "surrogatepass"), safe="")
 
 
+def _parameters(operation: dict) -> list[dict]:
+    return [_resolve(p) for p in operation.get("parameters", [])]
+
+
 def _path_parameters(path: str, operation: dict) -> list[dict]:
     return [
-        p for p in [*SPEC["paths"][path].get("parameters", []), *operation.get("parameters", [])]
+        p
+        for p in [*(_resolve(p) for p in SPEC["paths"][path].get("parameters", [])), *_parameters(operation)]
         if p["in"] == "path"
     ]
 
@@ -406,7 +409,7 @@ def _targets(path: str, operation: dict) -> list[str]:
     if body_schema:
         targets.append("body")
         targets += [f"body.{name}" for name in _resolve(body_schema["schema"]).get("properties", {})]
-    targets += [f"query.{p['name']}" for p in operation.get("parameters", []) if p["in"] == "query"]
+    targets += [f"query.{p['name']}" for p in _parameters(operation) if p["in"] == "query"]
     targets += [
         f"path.{p['name']}" for p in _path_parameters(path, operation) if p["schema"].get("type") == "string"
     ]

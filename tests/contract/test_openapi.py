@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -72,3 +73,97 @@ def test_the_paths_of_api_md_are_all_there():
         ("get", "/health/ready"),
     }
     assert expected <= {(m, p) for p, ops in paths.items() for m in ops if m != "parameters"}
+
+
+def _operations():
+    for path, operations in committed()["paths"].items():
+        for method, operation in operations.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                yield path, method, operation
+
+
+def _resolve(node: dict) -> dict:
+    """A `$ref` to a component, followed."""
+    if "$ref" not in node:
+        return node
+    _, section, kind, name = node["$ref"].split("/")
+    return committed()[section][kind][name]
+
+
+def _headers(operation: dict) -> set[str]:
+    return {_resolve(p)["name"] for p in operation.get("parameters", []) if _resolve(p)["in"] == "header"}
+
+
+def test_every_operation_has_a_unique_camel_case_verb_as_operation_id():
+    ids = [operation.get("operationId") for _, _, operation in _operations()]
+    assert None not in ids
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    verbs = ("get", "list", "create", "record", "submit", "review", "file", "decide", "complete")
+    verbs += ("publish", "delete", "end")
+    for operation_id in ids:
+        assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", operation_id), operation_id
+        assert operation_id.startswith(verbs), operation_id
+    by_route = {(m, p): o["operationId"] for p, m, o in _operations()}
+    assert by_route[("get", "/v1/practitioners/{code}/eligibility")] == "getEligibility"
+    assert by_route[("post", "/v1/violations")] == "recordViolation"
+    assert by_route[("get", "/v1/repairs")] == "listRepairs"
+    assert by_route[("post", "/v1/institutions")] == "createInstitution"
+
+
+# the writes wrapped with api.idempotency.idempotent
+HONOUR_IDEMPOTENCY_KEY = {
+    "createInstitution",
+    "createPractitioner",
+    "createRegistration",
+    "endRegistration",
+    "recordViolation",
+    "submitRepair",
+    "fileAppeal",
+}
+
+
+def test_the_idempotency_key_header_is_declared_on_exactly_the_writes_that_honour_it():
+    declared = {o["operationId"] for _, _, o in _operations() if "Idempotency-Key" in _headers(o)}
+    assert declared == HONOUR_IDEMPOTENCY_KEY
+
+
+def test_if_match_is_declared_where_versions_apply_and_required_unless_the_body_has_a_version():
+    operations = {o["operationId"]: o for _, _, o in _operations()}
+    declared = {name for name, o in operations.items() if "If-Match" in _headers(o)}
+    assert declared == {"reviewRepairAsInstitution", "reviewRepairAsAgency", "decideAppeal"}
+    for name in declared:
+        assert "412" in operations[name]["responses"], name
+    # a review must say which version it saw, by one means or the other
+    for name in ("reviewRepairAsInstitution", "reviewRepairAsAgency"):
+        assert "428" in operations[name]["responses"], name
+    assert "428" not in operations["decideAppeal"]["responses"]
+    review = committed()["components"]["schemas"]["RepairReview"]
+    assert "version" in review["properties"] and "version" not in review.get("required", [])
+
+
+def _problem_json(response: dict) -> bool:
+    return list(_resolve(response)["content"]) == ["application/problem+json"]
+
+
+def test_every_v1_operation_documents_429_and_503_with_retry_after_and_413_where_it_takes_a_body():
+    v1 = [(p, m, o) for p, m, o in _operations() if p.startswith("/v1/")]
+    assert len(v1) > 30
+    for path, method, operation in v1:
+        responses = operation["responses"]
+        for status in ("429", "503"):
+            assert status in responses, (method, path, status)
+            assert _problem_json(responses[status]), (method, path, status)
+            assert "Retry-After" in _resolve(responses[status])["headers"], (method, path, status)
+        takes_body = "requestBody" in operation
+        assert ("413" in responses) == takes_body, (method, path)
+        if takes_body:
+            assert _problem_json(responses["413"]), (method, path)
+    bodies = [o for p, m, o in v1 if "requestBody" in o]
+    assert len(bodies) >= 14
+
+
+def test_every_documented_error_answer_is_problem_json():
+    for path, method, operation in _operations():
+        for status, response in operation["responses"].items():
+            if status == "default" or int(status) >= 400:
+                assert _problem_json(response), (method, path, status)

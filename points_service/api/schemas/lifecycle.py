@@ -57,7 +57,10 @@ class RepairRead(BaseSchema):
 class RepairReview(BaseSchema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     comment = Text(max_length=2000, load_default=None)
-    version = fields.Integer(required=True, strict=True, metadata={"description": "the version last read"})
+    version = fields.Integer(
+        strict=True,
+        metadata={"description": "the version last read; required unless an If-Match header is sent"},
+    )
 
 
 class RepairQuery(PageArgs):

@@ -19,7 +19,7 @@ class ViolationCreate(BaseSchema):
     behaviour_code = fields.String(
         required=True,
         validate=validate.Length(min=1, max=16),
-        metadata={"description": "policy.md rule 7 catalogue code, e.g. B2-01"},
+        metadata={"description": "docs/rules.md rule 7 catalogue code, e.g. B2-01"},
     )
     responsibility = fields.String(required=True, validate=validate.OneOf(RESPONSIBILITIES))
     points = fields.Integer(
