@@ -351,7 +351,7 @@ APPEND_ONLY = ("ledger_entry", "violation", "audit_event")
 
 
 def _create_append_only_triggers() -> None:
-    """Nothing in the ledger, the decisions or the audit trail is ever updated or deleted (policy.md rule 24)."""
+    """Nothing in the ledger, the decisions or the audit trail is ever updated or deleted (docs/rules.md rule 24)."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION points_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "

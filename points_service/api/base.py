@@ -216,7 +216,7 @@ HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
         "in": "header",
         "name": "If-Match",
         "required": False,
-        "description": "The ETag of the version you read (`\"3\"`; GET answers it). A stale one answers "
+        "description": 'The ETag of the version you read (`"3"`; GET answers it). A stale one answers '
         "412 and changes nothing. Where the operation documents 428, send it or `version` in the "
         "body.",
         "schema": {"type": "string"},
@@ -341,7 +341,9 @@ def if_match_version() -> int | None:
     value = header.strip().removeprefix("W/").strip('"')
     if not value.isdigit():
         raise RuleViolation(
-            "If-Match must be an ETag this service issued", rule="docs/api.md If-Match", field="If-Match"
+            "If-Match must be an ETag this service issued",
+            rule="docs/api.md Versions, ETag and If-Match",
+            field="If-Match",
         )
     return int(value)
 
@@ -373,7 +375,7 @@ def decode_cursor(cursor: str | None, shape: CursorShape, *, field: str = "curso
     if len(parts) == len(types) and all(_fits(v, t) for v, t in zip(parts, types, strict=True)):
         return tuple(parts) if isinstance(shape, tuple) else parts[0]
     raise RuleViolation(
-        f"{field} is not a cursor this service issued", rule="api.md Conventions", field=field
+        f"{field} is not a cursor this service issued", rule="docs/api.md Conventions", field=field
     )
 
 

@@ -66,7 +66,7 @@ class Practitioner(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     category: Mapped[str] = mapped_column(String(32))
-    # policy.md rule 2: AES-GCM ciphertext, an HMAC blind index for lookup, the mask computed at write
+    # docs/rules.md rule 2: AES-GCM ciphertext, an HMAC blind index for lookup, the mask computed at write
     national_id_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     national_id_index: Mapped[str] = mapped_column(String(64), unique=True)
     national_id_masked: Mapped[str] = mapped_column(String(18))
@@ -129,7 +129,7 @@ class Violation(Base):
 
 
 class LedgerEntry(Base):
-    """The append-only points ledger (policy.md rule 24): corrections are new entries."""
+    """The append-only points ledger (docs/rules.md rule 24): corrections are new entries."""
 
     __tablename__ = "ledger_entry"
     __table_args__ = (
@@ -181,7 +181,8 @@ class PractitionerState(Base):
 
 
 class Measure(Base):
-    """A talk or notice to carry out (policy.md rule 13); cancelled, never deleted, when its cause goes."""
+    """A talk or notice to carry out (docs/rules.md rule 13); cancelled, never deleted, when its
+    cause goes."""
 
     __tablename__ = "measure"
     __table_args__ = (
@@ -219,7 +220,7 @@ class Measure(Base):
 
 
 class RepairApplication(Base):
-    """An application to repair points (policy.md rule 19): institution review, then agency review.
+    """An application to repair points (docs/rules.md rule 19): institution review, then agency review.
 
     `version` is SQLAlchemy's version counter: a review carrying a stale version, or losing a race
     at flush, is a conflict; the ledger's UNIQUE(repair_id) makes a double credit impossible.
@@ -254,7 +255,7 @@ class RepairApplication(Base):
 
 
 class Appeal(Base):
-    """An appeal (申诉) against one decision (policy.md rule 23); one per decision, decided once."""
+    """An appeal (申诉) against one decision (docs/rules.md rule 23); one per decision, decided once."""
 
     __tablename__ = "appeal"
     __table_args__ = (

@@ -1,1 +1,1 @@
-"""The rules of policy.md as data and pure functions: no Flask, no SQLAlchemy, no clock, no I/O."""
+"""The rules of docs/rules.md as data and pure functions: no Flask, no SQLAlchemy, no clock, no I/O."""

@@ -1,4 +1,4 @@
-"""The appeal window (policy.md rule 23): Chinese working days after the decision date.
+"""The appeal window (docs/rules.md rule 23): Chinese working days after the decision date.
 
 chinese-calendar knows only the years published before its release (1.11.0 raises
 NotImplementedError for 2027). For a year it does not know, an operator-maintained holiday table

@@ -1,4 +1,4 @@
-"""Legal dates: the Asia/Shanghai calendar and month arithmetic (policy.md rules 6, 9, 15).
+"""Legal dates: the Asia/Shanghai calendar and month arithmetic (docs/rules.md rules 6, 9, 15).
 
 One convention for every range: half-open `[start, end)` — a suspension ending on `end` means the
 person is eligible again on `end`.

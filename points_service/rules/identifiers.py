@@ -1,4 +1,4 @@
-"""What a well-formed value of the registry looks like (policy.md rules 2, 3, 6): pure checks that
+"""What a well-formed value of the registry looks like (docs/rules.md rules 2, 3, 6): pure checks that
 the API schemas and the CSV import share, each returning the problem in words or None."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Policy profiles as frozen data (policy.md §2, §3, §4, §6).
+"""Policy profiles as frozen data (docs/rules.md §2, §3, §4, §6).
 
 Profiles are parsed from mappings (read from TOML by settings), so this module does no I/O.
 """
@@ -96,7 +96,7 @@ class Policy:
             return self.catalogue[code]
         except KeyError:
             raise PolicyError(
-                f"unknown behaviour code {code!r}", rule="policy.md rule 7", field="behaviour_code"
+                f"unknown behaviour code {code!r}", rule="docs/rules.md rule 7", field="behaviour_code"
             ) from None
 
     def allowed_points(self, code: str, adjustment: str | None) -> tuple[int, int]:
@@ -116,13 +116,13 @@ class Policy:
         if responsibility not in RESPONSIBILITIES:
             raise PolicyError(
                 f"responsibility must be one of {', '.join(RESPONSIBILITIES)}",
-                rule="policy.md rule 7",
+                rule="docs/rules.md rule 7",
                 field="responsibility",
             )
         if adjustment is not None and adjustment not in ADJUSTMENTS:
             raise PolicyError(
                 f"adjustment must be one of {', '.join(ADJUSTMENTS)}",
-                rule="policy.md rule 8",
+                rule="docs/rules.md rule 8",
                 field="adjustment",
             )
         low, high = self.allowed_points(code, adjustment)
@@ -130,7 +130,7 @@ class Policy:
             if adjustment is not None:
                 raise PolicyError(
                     "an adjusted decision must give explicit points inside the moved band",
-                    rule="policy.md rule 8",
+                    rule="docs/rules.md rule 8",
                     field="points",
                 )
             return self.bands[self.behaviour(code).band][RESPONSIBILITIES.index(responsibility)]
@@ -138,7 +138,7 @@ class Policy:
             raise PolicyError(
                 f"points must lie between {low} and {high} for {code}"
                 + (f" ({adjustment})" if adjustment else ""),
-                rule="policy.md rule 8",
+                rule="docs/rules.md rule 8",
                 field="points",
             )
         return points
@@ -320,7 +320,7 @@ class PolicySet:
         if fallback is None:
             raise PolicyError(
                 f"no profile is in force on {day.isoformat()} (the scheme starts {default.effective_from})",
-                rule="policy.md rule 27",
+                rule="docs/rules.md rule 27",
                 field="decided_on",
             )
         return fallback

@@ -1,4 +1,4 @@
-"""Repair (记分修复, policy.md §4 rules 19–22, §6 rule 26): what an approved application can credit."""
+"""Repair (记分修复, docs/rules.md §4 rules 19–22, §6 rule 26): what an approved application can credit."""
 
 from __future__ import annotations
 
@@ -40,6 +40,6 @@ def repair_refusal(state: PersonState, *, activity: str, day: dt.date, policy: P
     year = state.year(score_year(day))
     if year.points_total == 0 and reason and "rule 21: only points" in reason:
         if year.points_recorded:
-            return f"policy.md rule 21: every point recorded in {year.year} has already been repaired"
-        return f"policy.md rule 21: there are no points recorded in {year.year} to repair"
-    return reason or "policy.md rule 20: this activity credits nothing"
+            return f"docs/rules.md rule 21: every point recorded in {year.year} has already been repaired"
+        return f"docs/rules.md rule 21: there are no points recorded in {year.year} to repair"
+    return reason or "docs/rules.md rule 20: this activity credits nothing"

@@ -1,4 +1,4 @@
-"""A person's derived state, recomputed from their ledger (policy.md §3, §4 rules 21–22, §5 rule 24).
+"""A person's derived state, recomputed from their ledger (docs/rules.md §3, §4 rules 21–22, §5 rule 24).
 
 `derive_state` is the one function that turns decisions, reversals, repairs and registrations into
 year totals, measures, suspensions, terminations and registration spans. `eligibility_on` answers
@@ -334,15 +334,15 @@ def repair_credit_for(
     """
     rules = policy.repair
     if activity not in rules.credits:
-        return 0, "policy.md rule 20: unknown repair activity"
+        return 0, "docs/rules.md rule 20: unknown repair activity"
     if max_single >= policy.termination_points and not rules.single_event_termination_repairable:
-        return 0, "policy.md rule 21: a year that holds a single-event 12 cannot be repaired"
+        return 0, "docs/rules.md rule 21: a year that holds a single-event 12 cannot be repaired"
     credit = rules.credits[activity]
     reason = None
     if rules.yearly_cap - repaired < credit:
         credit, reason = (
             rules.yearly_cap - repaired,
-            f"policy.md rule 20: at most {rules.yearly_cap} points a year",
+            f"docs/rules.md rule 20: at most {rules.yearly_cap} points a year",
         )
     for cap in rules.kind_caps:
         if activity in cap.activities:
@@ -350,10 +350,13 @@ def repair_credit_for(
             if left < credit:
                 credit, reason = (
                     left,
-                    f"policy.md rule 26: at most {cap.cap} points a year from these activities",
+                    f"docs/rules.md rule 26: at most {cap.cap} points a year from these activities",
                 )
     if total < credit:
-        credit, reason = total, "policy.md rule 21: only points already recorded this year, never below zero"
+        credit, reason = (
+            total,
+            "docs/rules.md rule 21: only points already recorded this year, never below zero",
+        )
     return max(credit, 0), reason
 
 
@@ -476,7 +479,7 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
                 eligible=False,
                 status="terminated",
                 reason=f"eligibility terminated on {t.start.isoformat()}; re-registration barred until "
-                f"{bar.isoformat() if bar else t.barred_until.isoformat()} (policy.md rule 17)",
+                f"{bar.isoformat() if bar else t.barred_until.isoformat()} (docs/rules.md rule 17)",
                 # a termination lasts until a registration that starts after it: one already recorded
                 # is the next known change
                 until=_next_start(spans, day, institution_code),
@@ -496,7 +499,7 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
             eligible=False,
             status="suspended",
             reason=f"eligibility suspended from {running[0].start.isoformat()} until {until.isoformat()} "
-            "(policy.md rules 10, 11, 15)",
+            "(docs/rules.md rules 10, 11, 15)",
             until=until,
         )
     covering = [
@@ -523,7 +526,7 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
         at=day,
         eligible=False,
         status="not_registered",
-        reason=f"no registration{where} covers {day.isoformat()} (policy.md rule 4)",
+        reason=f"no registration{where} covers {day.isoformat()} (docs/rules.md rule 4)",
         until=_next_start(spans, day, institution_code),
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from .errors import Forbidden
 
-# api.md "Auth" and each section's "who" column.
+# docs/api.md "Auth" and each section's "who" column.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "institutions:write": frozenset({"admin"}),
     "institutions:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
@@ -70,11 +70,12 @@ def require(principal: Principal, permission: str) -> None:
 def sees(principal: Principal, *, practitioner: Any, institution: Any) -> Any:
     """May the principal see an object about this person that arose at this institution?
 
-    The one scope rule (api.md Auth; docs/decisions.md): the agency's roles see everything, a person
-    their own file, an HR system what arose at its institution (its decisions and what hangs on them,
-    its registrations, the repairs it reviews). Eligibility, status and bars are national and do not
-    ask this. Written once for both uses: given a loaded object's ids it answers True or False; given
-    columns, `==` builds a list's WHERE clause, so a list shows exactly what the single reads show.
+    The one scope rule (docs/api.md Authentication and roles; docs/decisions.md): the agency's
+    roles see everything, a person their own file, an HR system what arose at its institution (its
+    decisions and what hangs on them, its registrations, the repairs it reviews). Eligibility,
+    status and bars are national and do not ask this. Written once for both uses: given a loaded
+    object's ids it answers True or False; given columns, `==` builds a list's WHERE clause, so a
+    list shows exactly what the single reads show.
     """
     column = any(isinstance(v, (ColumnElement, QueryableAttribute)) for v in (practitioner, institution))
     if principal.is_national:
@@ -86,7 +87,7 @@ def sees(principal: Principal, *, practitioner: Any, institution: Any) -> Any:
     return false() if column else False
 
 
-# how an actor outside the reader's scope is named (api.md: "actors outside it named by role only")
+# how an actor outside the reader's scope is named (docs/api.md: "actors outside it named by role only")
 ROLE_LABELS = {
     "admin": "agency",
     "inspector": "agency",

@@ -1,4 +1,4 @@
-"""Appeals (申诉, policy.md §5): filed within the window, decided once by the agency.
+"""Appeals (申诉, docs/rules.md §5): filed within the window, decided once by the agency.
 
 An amendment or revocation is new ledger entries (rule 24); everything derived is recomputed, so a
 revoked decision lifts its suspension and an undone termination re-opens the registrations it ended.
@@ -62,7 +62,7 @@ def file_appeal(
             f"the appeal window closed on {window.deadline.isoformat()} "
             f"({policies.get(violation.profile_id).appeal_window_working_days} working days after "
             f"{violation.decided_on.isoformat()})",
-            rule="policy.md rule 23",
+            rule="docs/rules.md rule 23",
             deadline=window.deadline.isoformat(),
         )
     appeal = Appeal(
@@ -145,7 +145,7 @@ def decide_appeal(
         )
     if cmd.outcome not in APPEAL_OUTCOMES:
         raise RuleViolation(
-            "outcome must be upheld, amended or revoked", rule="policy.md rule 23", field="outcome"
+            "outcome must be upheld, amended or revoked", rule="docs/rules.md rule 23", field="outcome"
         )
     violation = session.get(Violation, appeal.violation_id)
     assert violation is not None
@@ -156,23 +156,27 @@ def decide_appeal(
     if cmd.outcome == "amended":
         policy = policies.get(violation.profile_id)
         if cmd.points is None:
-            raise RuleViolation("an amendment gives the new points", rule="policy.md rule 23", field="points")
+            raise RuleViolation(
+                "an amendment gives the new points", rule="docs/rules.md rule 23", field="points"
+            )
         # the reviewer may move within the band or one band either way, as an inspector could (rule 8)
         ranges = [policy.allowed_points(violation.behaviour_code, a) for a in (None, *ADJUSTMENTS)]
         low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
         if not low <= cmd.points <= high:
             raise RuleViolation(
                 f"points for {violation.behaviour_code} must lie between {low} and {high}",
-                rule="policy.md rule 8",
+                rule="docs/rules.md rule 8",
                 field="points",
             )
         if cmd.points == entry.points:
             raise RuleViolation(
-                "the points are unchanged: decide `upheld` instead", rule="policy.md rule 23", field="points"
+                "the points are unchanged: decide `upheld` instead",
+                rule="docs/rules.md rule 23",
+                field="points",
             )
     elif cmd.points is not None:
         raise RuleViolation(
-            "points are given only with outcome `amended`", rule="policy.md rule 23", field="points"
+            "points are given only with outcome `amended`", rule="docs/rules.md rule 23", field="points"
         )
 
     if cmd.outcome in ("amended", "revoked"):

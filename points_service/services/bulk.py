@@ -874,7 +874,7 @@ def _check_registrations(
             errors.add(
                 line,
                 f"re-registration of {person} is barred until {state.barred_until.isoformat()} "
-                "(policy.md rule 17)",
+                "(docs/rules.md rule 17)",
             )
             continue
         held[(pid, institution)].append((start, end, line))

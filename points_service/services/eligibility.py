@@ -1,4 +1,4 @@
-"""The read side: eligibility for one person, a batch, or an institution's roster (policy.md rule 18).
+"""The read side: eligibility for one person, a batch, or an institution's roster (docs/rules.md rule 18).
 
 Each answer is computed from the materialised snapshot, so a read is one indexed lookup.
 """

@@ -83,7 +83,7 @@ class PreconditionFailed(PointsServiceError):
 
 
 class RuleViolation(PointsServiceError):
-    """The request is well-formed but a rule of policy.md forbids it."""
+    """The request is well-formed but a rule of docs/rules.md forbids it."""
 
     status = 422
     title = "Forbidden by the rules"

@@ -261,7 +261,7 @@ def history_for(session: Session, principal: Principal, practitioner: Practition
                     "violation_id": span.termination_violation_id
                     if span.termination_violation_id in readable
                     else None,
-                    "detail": "ended by termination (policy.md rule 17)",
+                    "detail": "ended by termination (docs/rules.md rule 17)",
                 }
             )
     _name_actors(session, principal, items)

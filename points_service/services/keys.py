@@ -37,28 +37,40 @@ class CreateKey:
 def create_key(session: Session, cmd: CreateKey, *, now: dt.datetime) -> tuple[ApiKey, str]:
     """Returns the stored key and the secret, which is never stored and cannot be shown again."""
     if cmd.role not in ROLES:
-        raise RuleViolation(f"role must be one of {', '.join(ROLES)}", rule="api.md Auth", field="role")
+        raise RuleViolation(
+            f"role must be one of {', '.join(ROLES)}",
+            rule="docs/api.md Authentication and roles",
+            field="role",
+        )
     institution_id = practitioner_id = None
     if cmd.role == "hr_system":
         if not cmd.institution_code:
             raise RuleViolation(
-                "an hr_system key is bound to one institution", rule="api.md Auth", field="institution"
+                "an hr_system key is bound to one institution",
+                rule="docs/api.md Authentication and roles",
+                field="institution",
             )
         institution = queries.institution_by_code(session, cmd.institution_code)
         if institution is None:
             raise RuleViolation(
-                f"no institution {cmd.institution_code}", rule="api.md Auth", field="institution"
+                f"no institution {cmd.institution_code}",
+                rule="docs/api.md Authentication and roles",
+                field="institution",
             )
         institution_id = institution.id
     if cmd.role == "practitioner":
         if not cmd.practitioner_code:
             raise RuleViolation(
-                "a practitioner key is bound to one person", rule="api.md Auth", field="practitioner"
+                "a practitioner key is bound to one person",
+                rule="docs/api.md Authentication and roles",
+                field="practitioner",
             )
         practitioner = queries.practitioner_by_code(session, cmd.practitioner_code)
         if practitioner is None:
             raise RuleViolation(
-                f"no practitioner {cmd.practitioner_code}", rule="api.md Auth", field="practitioner"
+                f"no practitioner {cmd.practitioner_code}",
+                rule="docs/api.md Authentication and roles",
+                field="practitioner",
             )
         practitioner_id = practitioner.id
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -137,7 +149,7 @@ def find_key(session: Session, ref: str) -> ApiKey:
     )
     key = session.scalars(query).one_or_none()
     if key is None:
-        raise RuleViolation(f"no API key {ref}", rule="api.md Auth", field="key")
+        raise RuleViolation(f"no API key {ref}", rule="docs/api.md Authentication and roles", field="key")
     return key
 
 
@@ -174,7 +186,9 @@ def rotate_key(session: Session, ref: str, *, grace: dt.timedelta, now: dt.datet
     old = find_key(session, ref)
     if old.revoked_at is not None:
         raise RuleViolation(
-            "a revoked key cannot be rotated; create a new one", rule="api.md Auth", field="key"
+            "a revoked key cannot be rotated; create a new one",
+            rule="docs/api.md Authentication and roles",
+            field="key",
         )
     institution = session.get(Institution, old.institution_id) if old.institution_id else None
     practitioner = session.get(Practitioner, old.practitioner_id) if old.practitioner_id else None

@@ -1,4 +1,4 @@
-"""Measures as tasks (policy.md rule 13): institution talks for the hospital, agency talks and notices
+"""Measures as tasks (docs/rules.md rule 13): institution talks for the hospital, agency talks and notices
 for the agency. Triggered and cancelled by the rules (services.state); completed by people here."""
 
 from __future__ import annotations
@@ -96,11 +96,11 @@ def complete_measure(
     elif measure.state != "pending":
         raise WorkflowConflict(f"the measure is {measure.state}", current_state=measure.state)
     if completed_on > local_date(now):
-        raise RuleViolation("the date is in the future", rule="policy.md rule 13", field="completed_on")
+        raise RuleViolation("the date is in the future", rule="docs/rules.md rule 13", field="completed_on")
     if completed_on < measure.triggered_on:
         raise RuleViolation(
             f"the measure was triggered on {measure.triggered_on.isoformat()}",
-            rule="policy.md rule 13",
+            rule="docs/rules.md rule 13",
             field="completed_on",
         )
     if publish:

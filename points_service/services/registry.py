@@ -1,4 +1,4 @@
-"""Institutions, practitioners and registrations (policy.md §1)."""
+"""Institutions, practitioners and registrations (docs/rules.md §1)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class Register:
     practitioner_code: str
     institution_code: str
     start_date: dt.date
-    # an HR system names the person by code and national ID together (api.md Registry)
+    # an HR system names the person by code and national ID together (docs/api.md Registry)
     id_number: str | None = None
 
 
@@ -141,7 +141,7 @@ def create_practitioner(
     try:
         national_id = pii.normalise_national_id(cmd.id_number)
     except pii.InvalidNationalId as exc:
-        raise RuleViolation(str(exc), rule="policy.md rule 2 (GB 11643)", field="id_number") from None
+        raise RuleViolation(str(exc), rule="docs/rules.md rule 2 (GB 11643)", field="id_number") from None
     index = pii.blind_index(keys, national_id)
     existing = queries.lock_practitioner(session, cmd.code)
     if existing is not None:
@@ -223,19 +223,19 @@ def register(
     institution = queries.institution_by_code(session, cmd.institution_code)
     if institution is None:
         raise RuleViolation(
-            f"no institution {cmd.institution_code}", rule="policy.md rule 4", field="institution_code"
+            f"no institution {cmd.institution_code}", rule="docs/rules.md rule 4", field="institution_code"
         )
     if principal.role == "hr_system" and cmd.id_number is None:
         raise RuleViolation(
             "an HR system names the person by practitioner code and id_number together",
-            rule="api.md Registry",
+            rule="docs/api.md Registry",
             field="id_number",
         )
     practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
     if cmd.id_number is not None and not _holds_national_id(keys, practitioner, cmd.id_number):
         # one answer for an unknown code, an unknown number and a pair that does not match, so that
         # nobody learns from it which codes or numbers exist
-        raise RuleViolation(NO_MATCH, rule="api.md Registry")
+        raise RuleViolation(NO_MATCH, rule="docs/api.md Registry")
     if practitioner is None:
         raise NotFound(f"no practitioner {cmd.practitioner_code}")
     state = stored_state(queries.state_by_code(session, practitioner.code))
@@ -257,7 +257,7 @@ def register(
     for termination in state.terminations:
         if termination.start <= cmd.start_date < termination.barred_until:
             raise ReregistrationBarred(
-                f"re-registration is barred until {state.barred_until.isoformat()} (policy.md rule 17)",  # type: ignore[union-attr]
+                f"re-registration is barred until {state.barred_until.isoformat()} (docs/rules.md rule 17)",  # type: ignore[union-attr]
                 barred_until=state.barred_until.isoformat(),  # type: ignore[union-attr]
             )
     registration = Registration(
@@ -316,7 +316,7 @@ def end_registration(
         raise RuleViolation(
             f"end_date must be after the start date {registration.start_date.isoformat()} "
             "(registrations are [start, end))",
-            rule="policy.md rule 4",
+            rule="docs/rules.md rule 4",
             field="end_date",
         )
     registration.end_date = cmd.end_date
@@ -414,7 +414,7 @@ def registrations_view(
                 "ended_by": span.ended_by if span else ("registry" if row.end_date else None),
                 "end_reason": row.end_reason
                 if (span is None or span.ended_by != "termination")
-                else f"terminated by violation {span.termination_violation_id} (policy.md rule 17)",
+                else f"terminated by violation {span.termination_violation_id} (docs/rules.md rule 17)",
                 "active": row.start_date <= today and (end is None or today < end),
             }
         )

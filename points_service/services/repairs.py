@@ -1,4 +1,4 @@
-"""Point repair (记分修复, policy.md §4): submit, institution review, agency review.
+"""Point repair (记分修复, docs/rules.md §4): submit, institution review, agency review.
 
 Only the agency's approval takes effect, on its date, as a `repair` ledger entry; the rules work
 out the credit and any shortened term from the ledger, so a later revocation is accounted for.
@@ -57,27 +57,33 @@ def submit_repair(
     institution = queries.institution_by_code(session, cmd.institution_code)
     if institution is None:
         raise RuleViolation(
-            f"no institution {cmd.institution_code}", rule="policy.md rule 19", field="institution_code"
+            f"no institution {cmd.institution_code}", rule="docs/rules.md rule 19", field="institution_code"
         )
     practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
     if practitioner is None or not may_see_practitioner(session, principal, practitioner.id):
         raise RuleViolation(
-            f"no practitioner {cmd.practitioner_code}", rule="policy.md rule 19", field="practitioner_code"
+            f"no practitioner {cmd.practitioner_code}",
+            rule="docs/rules.md rule 19",
+            field="practitioner_code",
         )
     if not queries.is_registered_at(session, practitioner.id, institution.id):
         raise RuleViolation(
             f"{cmd.practitioner_code} has never been registered at {cmd.institution_code}, which must review "
             "the application first",
-            rule="policy.md rule 19",
+            rule="docs/rules.md rule 19",
             field="institution_code",
         )
     today = local_date(now)
     if cmd.completed_on > today:
-        raise RuleViolation("completed_on is in the future", rule="policy.md rule 19", field="completed_on")
+        raise RuleViolation(
+            "completed_on is in the future", rule="docs/rules.md rule 19", field="completed_on"
+        )
     policy = policies.profile_for(institution.region_code, today)
     if cmd.activity not in policy.repair.credits:
         raise RuleViolation(
-            f"{policy.id} has no repair activity {cmd.activity}", rule="policy.md rule 20", field="activity"
+            f"{policy.id} has no repair activity {cmd.activity}",
+            rule="docs/rules.md rule 20",
+            field="activity",
         )
     refusal = repair_refusal(
         stored_state(queries.state_by_code(session, practitioner.code)),
@@ -196,7 +202,9 @@ def review_repair(
             current_status=application.status,
         )
     if cmd.decision not in DECISIONS:
-        raise RuleViolation("decision must be approve or reject", rule="api.md Repairs", field="decision")
+        raise RuleViolation(
+            "decision must be approve or reject", rule="docs/api.md Repairs", field="decision"
+        )
     approve = cmd.decision == "approve"
     if stage == "institution":
         application.status = "institution_approved" if approve else "rejected"

@@ -307,7 +307,7 @@ def standing_view(
     now: dt.datetime,
     measures: Sequence[MeasureRow] | None = None,
 ) -> dict[str, Any]:
-    """The <Standing> of api.md for one score year, with status as of today.
+    """The <Standing> of docs/api.md for one score year, with status as of today.
 
     Totals, tier, status and sanctions are national (rule 5); the measures listed are those the
     principal may see, and a sanction names its decision only to those who may read it.

@@ -80,7 +80,7 @@ def announce_transitions(session: Session, ctx: SweepContext) -> dict[str, int]:
 
 def roll_over_year(session: Session, ctx: SweepContext) -> dict[str, int]:
     """1 January: tell clients the points reset. Nothing is deleted or rewritten: totals are kept
-    per score year, so the new year's standing is already zero (policy.md rule 9)."""
+    per score year, so the new year's standing is already zero (docs/rules.md rule 9)."""
     written = events.emit(
         session,
         "year.rolled_over",
@@ -92,7 +92,7 @@ def roll_over_year(session: Session, ctx: SweepContext) -> dict[str, int]:
 
 
 def close_appeal_windows(session: Session, ctx: SweepContext) -> dict[str, int]:
-    """Say when a decision's appeal window has closed without an appeal (policy.md rule 23)."""
+    """Say when a decision's appeal window has closed without an appeal (docs/rules.md rule 23)."""
     candidates = session.scalars(
         select(Violation)
         .where(

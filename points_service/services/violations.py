@@ -1,4 +1,4 @@
-"""Scoring decisions (policy.md §2): recorded once, counted once, outcomes recomputed from the ledger."""
+"""Scoring decisions (docs/rules.md §2): recorded once, counted once, outcomes recomputed from the ledger."""
 
 from __future__ import annotations
 
@@ -81,11 +81,11 @@ def record_violation(
         if person is None and queries.institution_by_code(session, cmd.institution_code) is not None:
             raise RuleViolation(
                 f"no practitioner {cmd.practitioner_code}",
-                rule="api.md Violations",
+                rule="docs/api.md Violations",
                 field="practitioner_code",
             )
         raise RuleViolation(
-            f"no institution {cmd.institution_code}", rule="api.md Violations", field="institution_code"
+            f"no institution {cmd.institution_code}", rule="docs/api.md Violations", field="institution_code"
         )
     fingerprint = cmd.fingerprint()
     context = queries.decision_context(session, person.id, person.code, cmd.case_ref)
@@ -112,23 +112,23 @@ def record_violation(
     if cmd.decided_on > today:
         raise RuleViolation(
             f"decided_on {cmd.decided_on.isoformat()} is in the future (today is {today.isoformat()})",
-            rule="policy.md rule 6",
+            rule="docs/rules.md rule 6",
             field="decided_on",
         )
     if cmd.occurred_on > cmd.decided_on:
         raise RuleViolation(
-            "occurred_on must not be after decided_on", rule="policy.md rule 6", field="occurred_on"
+            "occurred_on must not be after decided_on", rule="docs/rules.md rule 6", field="occurred_on"
         )
     if cmd.adjustment is not None and not (cmd.adjustment_reason or "").strip():
         raise RuleViolation(
             "an adjusted decision needs an adjustment_reason",
-            rule="policy.md rule 8",
+            rule="docs/rules.md rule 8",
             field="adjustment_reason",
         )
     if cmd.adjustment is None and cmd.adjustment_reason:
         raise RuleViolation(
             "adjustment_reason is only for an adjusted decision",
-            rule="policy.md rule 8",
+            rule="docs/rules.md rule 8",
             field="adjustment_reason",
         )
     try:
@@ -146,7 +146,7 @@ def record_violation(
         raise RuleViolation(
             f"practitioner {person.code} was not registered at {cmd.institution_code} on "
             f"{cmd.occurred_on.isoformat()}",
-            rule="policy.md rules 4 and 6",
+            rule="docs/rules.md rules 4 and 6",
             field="occurred_on",
         )
 

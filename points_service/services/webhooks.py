@@ -78,7 +78,7 @@ def parse_url(url: str, *, allow_private: bool) -> Target:
     fragment, nothing that is not printable ASCII after the host's encoding. A 422 names `url`."""
 
     def refuse(why: str) -> RuleViolation:
-        return RuleViolation(f"url: {why}", rule="docs/api.md Webhooks", field="url")
+        return RuleViolation(f"url: {why}", rule="docs/api.md The change feed and webhooks", field="url")
 
     if any(c.isspace() or not c.isprintable() for c in url) or "\\" in url:
         raise refuse("must not contain spaces, control characters or backslashes")
@@ -157,11 +157,13 @@ def check_url(url: str, *, allow_private: bool) -> Target:
         addresses = resolve(target.host, target.port)
     except OSError:
         raise RuleViolation(
-            f"url: cannot resolve {target.host}", rule="docs/api.md Webhooks", field="url"
+            f"url: cannot resolve {target.host}", rule="docs/api.md The change feed and webhooks", field="url"
         ) from None
     if not addresses or not all(is_public(a) for a in addresses):
         raise RuleViolation(
-            f"url: {target.host} resolves to a non-public address", rule="docs/api.md Webhooks", field="url"
+            f"url: {target.host} resolves to a non-public address",
+            rule="docs/api.md The change feed and webhooks",
+            field="url",
         )
     return target
 
@@ -187,7 +189,9 @@ def create_subscription(
     unknown = sorted(set(cmd.event_types) - set(EVENT_TYPES))
     if unknown:
         raise RuleViolation(
-            f"unknown event types: {', '.join(unknown)}", rule="api.md events", field="event_types"
+            f"unknown event types: {', '.join(unknown)}",
+            rule="docs/api.md The change feed and webhooks",
+            field="event_types",
         )
     target = check_url(cmd.url, allow_private=allow_private)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

@@ -1,4 +1,4 @@
-"""Appeals through the HTTP API (policy.md §5 rules 23–24; api.md Violations).
+"""Appeals through the HTTP API (docs/rules.md §5 rules 23–24; docs/api.md Violations).
 
 The appeal window is 15 Chinese working days after `decided_on`, on the real clock (Asia/Shanghai):
 a decision of today is always inside its own window; one of 2025-03-03 no longer is. Deadlines and
@@ -18,7 +18,7 @@ from points_service.rules.appeals import appeal_window
 from points_service.rules.calendar import add_months, add_years
 from points_service.settings import load_workday_calendar
 
-WORKING_DAYS = 15  # the appeal window (policy.md rule 23)
+WORKING_DAYS = 15  # the appeal window (docs/rules.md rule 23)
 LONG_AGO = dt.date(2025, 3, 3)  # a decision whose window closed long before any run of the suite
 
 
@@ -121,7 +121,7 @@ def test_an_appeal_after_the_window_is_a_422_citing_rule_23(client, session, adm
         f"/v1/violations/{violation['id']}/appeals", json={"reason": "late"}, headers=own.headers
     )
     body = _problem(response, 422, "rule-violation")
-    assert body["rule"] == "policy.md rule 23"
+    assert body["rule"] == "docs/rules.md rule 23"
     assert closed.isoformat() in body["detail"]
     assert admin.get(f"/v1/violations/{violation['id']}")["state"] == "effective"
 

@@ -1,4 +1,5 @@
-"""Who may do what (api.md Auth): 401 without a valid key, 403 for a role, 404 outside the scope."""
+"""Who may do what (docs/api.md Authentication and roles): 401 without a valid key, 403 for a role,
+404 outside the scope."""
 
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ def test_an_hr_system_must_name_the_national_id_to_register_someone(client, sess
     own = admin.institution()
     person = admin.practitioner()
     body = _hr(client, session, own).post(
-        f"/v1/practitioners/{person}/registrations", {"institution_code": own, "start_date": "2026-01-01"},
+        f"/v1/practitioners/{person}/registrations",
+        {"institution_code": own, "start_date": "2026-01-01"},
         status=422,
     )
     assert list(body["errors"]) == ["id_number"]

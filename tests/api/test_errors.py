@@ -1,4 +1,4 @@
-"""Errors are RFC 9457 problem+json, and a refused request writes nothing (api.md Conventions)."""
+"""Errors are RFC 9457 problem+json, and a refused request writes nothing (docs/api.md Conventions)."""
 
 from __future__ import annotations
 

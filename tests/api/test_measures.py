@@ -1,4 +1,4 @@
-"""Measure tasks through the HTTP API (policy.md rule 13; api.md Measures).
+"""Measure tasks through the HTTP API (docs/rules.md rule 13; docs/api.md Measures).
 
 Institution talks are the hospital's queue (its HR system); agency talks and public notices are the
 insurance agency's (reviewers); an admin sees both. The decisions are made today (the real clock,

@@ -1,6 +1,6 @@
-"""Optimistic locking over HTTP (docs/api.md If-Match): a review names the version it saw by
-`If-Match`, by `version` in the body, or both; a repair review with neither is 428 and changes
-nothing; an appeal decision may name none (the contract never asked it to)."""
+"""Optimistic locking over HTTP (docs/api.md Versions, ETag and If-Match): a review names the
+version it saw by `If-Match`, by `version` in the body, or both; a repair review with neither is
+428 and changes nothing; an appeal decision may name none (the contract never asked it to)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def test_eligibility_at_another_institution_is_not_registered(admin):
         "at": "2026-05-01",
         "eligible": False,
         "status": "not_registered",
-        "reason": f"no registration at {elsewhere} covers 2026-05-01 (policy.md rule 4)",
+        "reason": f"no registration at {elsewhere} covers 2026-05-01 (docs/rules.md rule 4)",
         "until": None,
         "barred_until": None,
         "emergency_care_settles": True,

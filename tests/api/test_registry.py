@@ -1,4 +1,4 @@
-"""Registry through the HTTP API: institutions, practitioners, registrations (policy.md §1, rule 17)."""
+"""Registry through the HTTP API: institutions, practitioners, registrations (docs/rules.md §1, rule 17)."""
 
 from __future__ import annotations
 

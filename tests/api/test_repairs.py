@@ -1,4 +1,4 @@
-"""Point repair through the HTTP API (policy.md §4 rules 19–22; api.md Repairs).
+"""Point repair through the HTTP API (docs/rules.md §4 rules 19–22; docs/api.md Repairs).
 
 Credits apply on the agency's approval date, which is today (the real clock, Asia/Shanghai), in
 today's score year; the decisions below are therefore decided today, so they fall in that year
@@ -147,7 +147,7 @@ def test_a_repair_with_nothing_recorded_this_year_is_refused_with_rule_21(client
         "/v1/repairs", json=_application(person, hospital), headers=_self(client, session, person).headers
     )
     body = _problem(response, 422, "rule-violation")
-    assert body["rule"] == "policy.md rule 21"
+    assert body["rule"] == "docs/rules.md rule 21"
     assert f"no points recorded in {year}" in body["detail"]
     assert list(body["errors"]) == ["activity"]
 
@@ -172,7 +172,7 @@ def test_a_repair_after_six_points_repaired_this_year_is_refused_with_rule_20(
         "/v1/repairs", json=_application(person, hospital, "online_study"), headers=hr.headers
     )
     body = _problem(response, 422, "rule-violation")
-    assert body["rule"] == "policy.md rule 20"
+    assert body["rule"] == "docs/rules.md rule 20"
     assert "at most 6 points a year" in body["detail"]
     assert admin.get("/v1/repairs", query={"practitioner_code": person, "status": "submitted"})["items"] == []
 
@@ -186,7 +186,7 @@ def test_a_year_with_a_single_event_of_12_cannot_be_repaired(client, session, ad
         "/v1/repairs", json=_application(person, hospital), headers=_self(client, session, person).headers
     )
     body = _problem(response, 422, "rule-violation")
-    assert body["rule"] == "policy.md rule 21"
+    assert body["rule"] == "docs/rules.md rule 21"
     assert "single-event 12" in body["detail"]
 
 
@@ -210,7 +210,7 @@ def test_a_person_may_not_apply_for_someone_else(client, session, admin, case):
     _problem(response, 403, "forbidden")
 
 
-# -- review steps (api.md Repairs) --------------------------------------------------------------
+# -- review steps (docs/api.md Repairs) --------------------------------------------------------------
 
 
 def test_a_review_with_a_stale_version_is_a_409_stale_version(client, admin, case):

@@ -1,4 +1,4 @@
-"""Scoring decisions through the HTTP API (policy.md §2, §3, §6; api.md Violations)."""
+"""Scoring decisions through the HTTP API (docs/rules.md §2, §3, §6; docs/api.md Violations)."""
 
 from __future__ import annotations
 

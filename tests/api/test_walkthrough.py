@@ -28,7 +28,7 @@ def test_two_violations_add_up_and_suspend_the_person(admin, inspector):
         "at": "2026-07-01",
         "eligible": False,
         "status": "suspended",
-        "reason": "eligibility suspended from 2026-06-10 until 2026-11-10 (policy.md rules 10, 11, 15)",
+        "reason": "eligibility suspended from 2026-06-10 until 2026-11-10 (docs/rules.md rules 10, 11, 15)",
         "until": "2026-11-10",
         "barred_until": None,
         "emergency_care_settles": True,

@@ -10,7 +10,7 @@ Each case builds its own small world inside the test's rolled-back transaction:
 The roles: no key, admin, inspector, reviewer, A's HR system (`hr_own`), B's HR system
 (`hr_other`), P (`self`) and Q (`other_person`). Path parameters name the world's objects; writes
 send a minimal valid body, so the first permitted call succeeds. The expected status of every
-(operation, role) pair is written out in EXPECTED, from api.md's "who" columns and
+(operation, role) pair is written out in EXPECTED, from docs/api.md's "who" columns and
 docs/decisions.md: no key -> 401, a role that may not -> 403, an object outside the caller's
 scope -> 404.
 """
@@ -69,7 +69,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         "hr_own": 200, "hr_other": 404, "self": 200, "other_person": 404,
     },
     # the body re-posts P's open registration at A (an idempotent replay: 200); B's HR system may
-    # not register anyone at A, which is a scope it may not act in (403, api.md "for its own institution")
+    # not register anyone at A, a scope it may not act in (403, docs/api.md "for its own institution")
     ("POST", "/v1/practitioners/{code}/registrations"): {
         "none": 401, "admin": 200, "inspector": 403, "reviewer": 403,
         "hr_own": 200, "hr_other": 403, "self": 403, "other_person": 403,
@@ -97,7 +97,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         "hr_own": 200, "hr_other": 404, "self": 200, "other_person": 404,
     },
     # a batch answers `unknown` for people outside an HR system's staff (decisions.md), so B's is 200;
-    # api.md names no practitioner here and the committed spec leaves them out (403)
+    # docs/api.md names no practitioner here and the committed spec leaves them out (403)
     ("POST", "/v1/eligibility/batch"): {
         "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
         "hr_own": 200, "hr_other": 200, "self": 403, "other_person": 403,
@@ -126,7 +126,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
         "hr_own": 200, "hr_other": 404, "self": 200, "other_person": 404,
     },
-    # api.md says "hr_system of that institution"; the committed spec adds admin (who may do anything)
+    # docs/api.md says "hr_system of that institution"; the committed spec adds admin (who may do anything)
     ("POST", "/v1/repairs/{repair_id}/institution-review"): {
         "none": 401, "admin": 200, "inspector": 403, "reviewer": 403,
         "hr_own": 200, "hr_other": 404, "self": 403, "other_person": 403,

@@ -56,7 +56,7 @@ SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 PROBLEM = "application/problem+json"
 MAX_EXAMPLES = 25
 PUBLIC_HOOK_HOST = "hooks.example.com"
-# operations an admin may not perform (api.md: the reviewer's); fuzzed with a reviewer key instead,
+# operations an admin may not perform (docs/api.md: the reviewer's); fuzzed with a reviewer key instead,
 # so that the fuzzer gets past 403 to their bodies and logic
 REVIEWER_ONLY = {"POST /v1/repairs/{repair_id}/agency-review", "POST /v1/appeals/{appeal_id}/decision"}
 
@@ -85,7 +85,7 @@ STATUSES: Counter[tuple[str, int]] = Counter()
 
 @schemathesis.check
 def problem_json_errors(ctx, response, case) -> bool | None:
-    """Every 4xx/5xx is RFC 9457 problem+json with the members api.md promises (404 and 405 too)."""
+    """Every 4xx/5xx is RFC 9457 problem+json with the members docs/api.md promises (404 and 405 too)."""
     if response.status_code < 400:
         return None
     values = [v for k, v in response.headers.items() if k.lower() == "content-type"] or [""]
@@ -462,7 +462,7 @@ def test_every_history_item_matches_the_committed_schema(app, client, session, n
         assert not errors, errors
 
 
-# BUG-3, fixed: malformed JSON answered 400 (api.md Conventions), which no operation documented;
+# BUG-3, fixed: malformed JSON answered 400 (docs/api.md Conventions), which no operation documented;
 # every operation with a JSON body now does (Blueprint.arguments)
 def test_every_operation_with_a_body_documents_400_for_malformed_json():
     spec = yaml.safe_load(SPEC.read_text("utf-8"))

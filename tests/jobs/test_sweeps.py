@@ -31,7 +31,7 @@ from points_service.services import events as events_module
 from points_service.services.state import EMPTY_STATE
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-WORKING_DAYS = 15  # the appeal window (policy.md rule 23)
+WORKING_DAYS = 15  # the appeal window (docs/rules.md rule 23)
 NOTHING_TO_ANNOUNCE = {"due": 0, "announced": 0, "bars_expired": 0}
 NOTHING_TO_DISPATCH = {"fanned_out": 0, "delivered": 0, "retrying": 0, "failed": 0}
 

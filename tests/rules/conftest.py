@@ -1,4 +1,4 @@
-"""Fixtures for the pure rules of policy.md: the shipped profiles, loaded once."""
+"""Fixtures for the pure rules of docs/rules.md: the shipped profiles, loaded once."""
 
 from __future__ import annotations
 

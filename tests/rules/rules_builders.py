@@ -1,4 +1,4 @@
-"""Pure builders for the rules tests: short ways to write ledgers (policy.md §2–§5).
+"""Pure builders for the rules tests: short ways to write ledgers (docs/rules.md §2–§5).
 
 Imported as a plain module (tests/rules is put on sys.path by pytest's default 'prepend' import
 mode); the name is prefixed so it cannot collide with helpers of other test directories.

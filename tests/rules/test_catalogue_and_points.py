@@ -9,7 +9,7 @@ from points_service.rules.policy import PolicyError
 
 PROFILES = (HEBEI, QINGHAI)
 
-# policy.md rule 7, copied from the specification (not read from catalogue.toml): code -> band
+# docs/rules.md rule 7, copied from the specification (not read from catalogue.toml): code -> band
 RULE_7_TABLE = {
     "B1-01": 1,
     "B1-02": 1,
@@ -102,7 +102,7 @@ def test_rule_8_explicit_points_just_outside_the_range_are_refused_naming_rule_8
     for outside in (low - 1, high + 1):
         with pytest.raises(PolicyError) as caught:
             policy.points_for(code, "main", points=outside, adjustment=adjustment)
-        assert caught.value.rule == "policy.md rule 8"
+        assert caught.value.rule == "docs/rules.md rule 8"
         assert caught.value.field == "points"
         assert f"between {low} and {high}" in str(caught.value)
 
@@ -112,7 +112,7 @@ def test_rule_8_points_of_another_band_are_refused_without_adjustment(policies, 
     policy = policies.get(profile_id)
     with pytest.raises(PolicyError) as caught:
         policy.points_for("B1-01", "general", points=4)
-    assert caught.value.rule == "policy.md rule 8"
+    assert caught.value.rule == "docs/rules.md rule 8"
     with pytest.raises(PolicyError):
         policy.points_for("B4-01", "general", points=9)
 
@@ -122,7 +122,7 @@ def test_rule_8_points_of_another_band_are_refused_without_adjustment(policies, 
 def test_rule_7_an_unknown_behaviour_code_is_refused(policies, profile_id, points):
     with pytest.raises(PolicyError) as caught:
         policies.get(profile_id).points_for("B5-01", "main", points=points)
-    assert caught.value.rule == "policy.md rule 7"
+    assert caught.value.rule == "docs/rules.md rule 7"
     assert caught.value.field == "behaviour_code"
     assert "B5-01" in str(caught.value)
 
@@ -132,7 +132,7 @@ def test_rule_7_an_unknown_behaviour_code_is_refused(policies, profile_id, point
 def test_rule_8_an_adjusted_decision_without_explicit_points_is_refused(policies, profile_id, adjustment):
     with pytest.raises(PolicyError) as caught:
         policies.get(profile_id).points_for("B2-01", "important", adjustment=adjustment)
-    assert caught.value.rule == "policy.md rule 8"
+    assert caught.value.rule == "docs/rules.md rule 8"
     assert caught.value.field == "points"
 
 
@@ -140,7 +140,7 @@ def test_rule_8_an_adjusted_decision_without_explicit_points_is_refused(policies
 def test_rule_8_an_unknown_adjustment_is_refused(policies, profile_id):
     with pytest.raises(PolicyError) as caught:
         policies.get(profile_id).points_for("B2-01", "important", points=5, adjustment="lenient")
-    assert caught.value.rule == "policy.md rule 8"
+    assert caught.value.rule == "docs/rules.md rule 8"
     assert caught.value.field == "adjustment"
 
 
@@ -148,5 +148,5 @@ def test_rule_8_an_unknown_adjustment_is_refused(policies, profile_id):
 def test_rule_7_an_unknown_responsibility_level_is_refused(policies, profile_id):
     with pytest.raises(PolicyError) as caught:
         policies.get(profile_id).points_for("B2-01", "secondary")
-    assert caught.value.rule == "policy.md rule 7"
+    assert caught.value.rule == "docs/rules.md rule 7"
     assert caught.value.field == "responsibility"

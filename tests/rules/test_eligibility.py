@@ -48,7 +48,7 @@ def test_rule_4_before_the_registration_starts_the_person_is_not_registered(stat
 def test_rule_18_a_person_with_no_registration_is_not_registered(state_of):
     answer = eligibility_on(state_of(), D(2025, 6, 1))
     assert (answer.eligible, answer.status, answer.until) == (False, "not_registered", None)
-    assert "policy.md rule 4" in answer.reason
+    assert "docs/rules.md rule 4" in answer.reason
 
 
 def test_rule_18_registered_elsewhere_is_not_registered_at_the_institution_asked_about(state_of):

@@ -609,7 +609,7 @@ def test_rule_27_the_province_of_the_institution_picks_the_profile_else_the_defa
 def test_rule_27_no_profile_is_in_force_before_2025_01_01(policies, region):
     with pytest.raises(PolicyError) as caught:
         policies.profile_for(region, D(2024, 12, 31))
-    assert caught.value.rule == "policy.md rule 27"
+    assert caught.value.rule == "docs/rules.md rule 27"
     assert caught.value.field == "decided_on"
 
 

@@ -1,4 +1,4 @@
-"""Properties of derive_state over generated ledgers (policy.md rules 9, 12–17, 20–22, 24)."""
+"""Properties of derive_state over generated ledgers (docs/rules.md rules 9, 12–17, 20–22, 24)."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def test_rule_20_hebei_offline_training_is_cut_to_what_is_left_of_the_yearly_cap
     assert credits(state) == [1, 2, 2, 1]
     assert repair_credit_for(
         activity="offline_training", total=3, repaired=5, max_single=8, repaired_by_activity={}, policy=hebei
-    ) == (1, "policy.md rule 20: at most 6 points a year")
+    ) == (1, "docs/rules.md rule 20: at most 6 points a year")
 
 
 def test_rule_20_the_yearly_cap_starts_again_in_a_new_year(state_of):
@@ -121,7 +121,7 @@ def test_rule_26_qinghai_promotion_and_inspection_together_credit_at_most_two_po
         max_single=8,
         repaired_by_activity={"policy_promotion": 2},
         policy=qinghai,
-    ) == (0, "policy.md rule 26: at most 2 points a year from these activities")
+    ) == (0, "docs/rules.md rule 26: at most 2 points a year from these activities")
 
 
 def test_rule_20_hebei_has_no_cap_per_kind_of_activity(state_of):
@@ -142,7 +142,7 @@ def test_rule_21_a_repair_with_one_point_recorded_credits_one_point(state_of, he
     assert state.year(2025).points_total == 0
     assert repair_credit_for(
         activity="offline_training", total=1, repaired=0, max_single=1, repaired_by_activity={}, policy=hebei
-    ) == (1, "policy.md rule 21: only points already recorded this year, never below zero")
+    ) == (1, "docs/rules.md rule 21: only points already recorded this year, never below zero")
 
 
 def test_rule_21_a_repair_cannot_offset_future_points(state_of):
@@ -177,7 +177,7 @@ def test_rules_21_and_26_a_year_holding_a_single_event_twelve_cannot_be_repaired
         max_single=12,
         repaired_by_activity={},
         policy=policies.get(profile_id),
-    ) == (0, "policy.md rule 21: a year that holds a single-event 12 cannot be repaired")
+    ) == (0, "docs/rules.md rule 21: a year that holds a single-event 12 cannot be repaired")
 
 
 def test_rule_21_a_year_with_a_cumulative_twelve_can_be_repaired(state_of):

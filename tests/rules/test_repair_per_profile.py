@@ -67,10 +67,10 @@ def test_rule_20_an_activity_the_profile_does_not_know_credits_nothing_and_is_re
     policy = policies.get(profile_id)
     assert repair_credit_on(state, activity="blood_donation", day=D(2025, 2, 1), policy=policy) == (
         0,
-        "policy.md rule 20: unknown repair activity",
+        "docs/rules.md rule 20: unknown repair activity",
     )
     assert repair_refusal(state, activity="blood_donation", day=D(2025, 2, 1), policy=policy) == (
-        "policy.md rule 20: unknown repair activity"
+        "docs/rules.md rule 20: unknown repair activity"
     )
 
 
@@ -84,7 +84,7 @@ def test_rule_21_with_nothing_recorded_this_year_an_application_is_refused_as_no
     refusal = repair_refusal(
         state_of([]), activity="online_study", day=D(2025, 6, 1), policy=policies.get(profile_id)
     )
-    assert refusal == "policy.md rule 21: there are no points recorded in 2025 to repair"
+    assert refusal == "docs/rules.md rule 21: there are no points recorded in 2025 to repair"
 
 
 @pytest.mark.parametrize("profile_id", PROFILES)
@@ -96,7 +96,7 @@ def test_rules_9_and_21_points_of_2025_do_not_make_2026_repairable_after_the_res
     assert repair_refusal(state, activity="online_study", day=D(2025, 12, 31), policy=policy) is None
     assert (
         repair_refusal(state, activity="online_study", day=D(2026, 1, 1), policy=policy)
-        == "policy.md rule 21: there are no points recorded in 2026 to repair"
+        == "docs/rules.md rule 21: there are no points recorded in 2026 to repair"
     )
     assert repair_credit_on(state, activity="online_study", day=D(2026, 1, 1), policy=policy)[0] == 0
 
@@ -113,7 +113,7 @@ def test_rule_21_once_every_recorded_point_is_repaired_a_further_application_is_
     refusal = repair_refusal(
         state, activity="online_study", day=D(2025, 3, 1), policy=policies.get(profile_id)
     )
-    assert refusal is not None and refusal.startswith("policy.md rule 21:")
+    assert refusal is not None and refusal.startswith("docs/rules.md rule 21:")
 
 
 @pytest.mark.parametrize("profile_id", PROFILES)
@@ -128,7 +128,7 @@ def test_rule_20_after_six_points_repaired_in_the_year_an_application_is_refused
     policy = policies.get(profile_id)
     assert (
         repair_refusal(state, activity="online_study", day=D(2025, 3, 1), policy=policy)
-        == "policy.md rule 20: at most 6 points a year"
+        == "docs/rules.md rule 20: at most 6 points a year"
     )
     # the cap is per year: on 2026-01-02 with 2026 points recorded, the same activity succeeds again
     next_year = state_of(
@@ -148,7 +148,7 @@ def test_rule_26_qinghai_refuses_a_third_promotion_or_inspection_point_but_still
     for activity in ("policy_promotion", "inspection_participation"):
         assert (
             repair_refusal(state, activity=activity, day=D(2025, 3, 1), policy=qinghai)
-            == "policy.md rule 26: at most 2 points a year from these activities"
+            == "docs/rules.md rule 26: at most 2 points a year from these activities"
         )
     assert repair_refusal(state, activity="online_study", day=D(2025, 3, 1), policy=qinghai) is None
     assert repair_credit_on(state, activity="offline_training", day=D(2025, 3, 1), policy=qinghai) == (
@@ -174,7 +174,7 @@ def test_rules_21_and_26_a_year_holding_a_single_event_12_is_refused_for_every_a
     for activity in ("online_study", "offline_training", "policy_promotion", "inspection_participation"):
         assert (
             repair_refusal(state, activity=activity, day=D(2025, 6, 1), policy=policy)
-            == "policy.md rule 21: a year that holds a single-event 12 cannot be repaired"
+            == "docs/rules.md rule 21: a year that holds a single-event 12 cannot be repaired"
         )
 
 
@@ -182,7 +182,7 @@ def test_rule_21_hebei_offline_training_with_one_point_recorded_credits_one_poin
     state = state_of([decision(1, "2025-01-10", 1)])
     assert repair_credit_on(state, activity="offline_training", day=D(2025, 2, 1), policy=hebei) == (
         1,
-        "policy.md rule 21: only points already recorded this year, never below zero",
+        "docs/rules.md rule 21: only points already recorded this year, never below zero",
     )
     assert repair_refusal(state, activity="offline_training", day=D(2025, 2, 1), policy=hebei) is None
     derived = state_of([decision(1, "2025-01-10", 1)], repairs=[repair(2, "2025-02-01", "offline_training")])
@@ -198,7 +198,7 @@ def test_rule_20_hebei_offline_training_with_five_points_repaired_credits_the_si
     )
     assert repair_credit_on(state, activity="offline_training", day=D(2025, 3, 1), policy=hebei) == (
         1,
-        "policy.md rule 20: at most 6 points a year",
+        "docs/rules.md rule 20: at most 6 points a year",
     )
 
 

@@ -391,7 +391,7 @@ def test_a_national_id_with_a_wrong_check_digit_is_a_422_naming_id_number(client
     )
     body = _problem(response, 422, "rule-violation")
     assert body["errors"] == {"id_number": ["national ID: check digit does not match (GB 11643 MOD 11-2)"]}
-    assert body["rule"] == "policy.md rule 2 (GB 11643)"
+    assert body["rule"] == "docs/rules.md rule 2 (GB 11643)"
     admin.get(f"/v1/practitioners/{c}", status=404)
 
 

@@ -1,5 +1,5 @@
 """Reviewers pressing the button at the same moment: one review wins, the others get 409, nothing is
-credited or reversed twice (PostgreSQL, real commits; api.md Repairs and Violations).
+credited or reversed twice (PostgreSQL, real commits; docs/api.md Repairs and Violations).
 
 Every decision here is made today (the real clock, Asia/Shanghai): repair credits apply today, in
 today's score year, and a decision of today is always inside its appeal window."""
