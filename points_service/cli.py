@@ -400,20 +400,34 @@ def jobs() -> None:
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
-    help="the legal day to sweep up to (default: today in Asia/Shanghai)",
+    help="the legal day to sweep up to (default: today in Asia/Shanghai); never after today",
 )
-def jobs_run(name: str, today) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="run the sweep and roll it back: what it would do (may look ahead of today)",
+)
+def jobs_run(name: str, today, dry_run: bool) -> None:
     """Run one sweep now, exactly as the scheduler would (idempotent: a rerun changes nothing)."""
     import json
 
     from .clock import utc_now
-    from .services.sweeps import run_job
+    from .services.sweeps import FutureDay, run_job
 
     settings = _settings()
-    with _runtime(settings) as (sessions, pii):
-        result = run_job(
-            sessions, name, settings=settings, pii=pii, now=utc_now(), today=today.date() if today else None
-        )
+    try:
+        with _runtime(settings) as (sessions, pii):
+            result = run_job(
+                sessions,
+                name,
+                settings=settings,
+                pii=pii,
+                now=utc_now(),
+                today=today.date() if today else None,
+                dry_run=dry_run,
+            )
+    except FutureDay as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(result, default=str))
 
 

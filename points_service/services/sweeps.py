@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..persistence import queries
-from ..persistence.engine import transaction, try_advisory_xact_lock
+from ..persistence.engine import WRITE, transaction, try_advisory_xact_lock
 from ..persistence.models import Appeal, JobRun, Practitioner, PractitionerState, Violation
 from ..persistence.pii import PiiKeys
 from ..rules import standing as rules
@@ -142,8 +142,13 @@ def dispatch_webhooks(sessions: sessionmaker[Session], ctx: SweepContext) -> dic
 
 
 def reconcile(session: Session, ctx: SweepContext) -> dict[str, int]:
-    """Recompute every snapshot from the ledger; a mismatch is logged and repaired (never expected)."""
-    mismatched = 0
+    """Recompute every snapshot from the ledger, and check what the feed last said of each person
+    against their status today; a mismatch of either is logged and repaired (never expected).
+
+    A status the feed got wrong (a sweep run for a day that had not come) is corrected by announcing
+    the status of today, so clients that followed the feed follow the correction too.
+    """
+    mismatched = corrected = 0
     for practitioner in session.scalars(select(Practitioner).order_by(Practitioner.id)):
         snapshot = session.get(PractitionerState, practitioner.id)
         derived = derive_from_ledger(session, practitioner, policies=ctx.settings.policies)
@@ -151,7 +156,18 @@ def reconcile(session: Session, ctx: SweepContext) -> dict[str, int]:
             mismatched += 1
             log.error("snapshot of %s differed from its ledger; rewritten", practitioner.code)
             recompute_state(session, practitioner, policies=ctx.settings.policies, now=ctx.now)
-    return {"mismatched": mismatched}
+            continue
+        today = rules.eligibility_on(derived, ctx.today).status
+        if snapshot.announced_status != today:
+            corrected += 1
+            log.error(
+                "the feed last said %s of %s, who is %s today; announcing the correction",
+                snapshot.announced_status,
+                practitioner.code,
+                today,
+            )
+            announce(session, practitioner, snapshot, derived, today=ctx.today, now=ctx.now, sweep=True)
+    return {"mismatched": mismatched, "status_corrected": corrected}
 
 
 JOBS: dict[str, Callable[[Session, SweepContext], dict[str, Any]]] = {
@@ -168,6 +184,10 @@ SELF_TRANSACTED: dict[str, Callable[[sessionmaker[Session], SweepContext], dict[
 JOB_NAMES = (*JOBS, *SELF_TRANSACTED)
 
 
+class FutureDay(ValueError):
+    """A sweep was asked to run for a day that has not come: it would announce what is not true."""
+
+
 def run_job(
     sessions: sessionmaker[Session],
     name: str,
@@ -176,9 +196,31 @@ def run_job(
     pii: PiiKeys,
     now: dt.datetime,
     today: dt.date | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Run one sweep in one transaction; on PostgreSQL a second runner of the same job skips."""
-    ctx = SweepContext(settings=settings, pii=pii, today=today or local_date(now), now=now)
+    """Run one sweep in one transaction; on PostgreSQL a second runner of the same job skips.
+
+    Time only moves forward: `today` may be any day up to the local date of `now`, never after it
+    (the sweep would announce a change dated in the future as true today). A `dry_run` may look
+    ahead: it runs the sweep and rolls everything back, and reports what it would have done.
+    """
+    real_today = local_date(now)
+    ctx = SweepContext(settings=settings, pii=pii, today=today or real_today, now=now)
+    if ctx.today > real_today and not dry_run:
+        raise FutureDay(
+            f"--today {ctx.today.isoformat()} is after today ({real_today.isoformat()} in Asia/Shanghai); "
+            "a sweep never runs ahead of time (--dry-run previews it)"
+        )
+    if dry_run:
+        if name in SELF_TRANSACTED:
+            raise FutureDay(f"{name} talks to receivers; it has no dry run")
+        session = sessions()
+        try:
+            session.connection(execution_options=WRITE)
+            return {"dry_run": True, **JOBS[name](session, ctx)}
+        finally:
+            session.rollback()
+            session.close()
     if name in SELF_TRANSACTED:
         result = SELF_TRANSACTED[name](sessions, ctx)
         with transaction(sessions, write=True) as session:

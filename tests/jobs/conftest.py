@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from points_service.clock import utc_now
 from points_service.persistence.models import JobRun, OutboxEvent, WebhookAttempt, WebhookDelivery
+from points_service.rules.calendar import LEGAL_TZ, local_date
 from points_service.services.sweeps import run_job
 
 
@@ -51,11 +52,18 @@ def reviewer(client, session) -> Api:
 
 @pytest.fixture
 def sweep(app):
-    """run(name, today=..., now=...) -> the job's result, exactly as the scheduler would run it."""
+    """run(name, today=..., now=...) -> the job's result, exactly as the scheduler would run it.
+
+    A `today` ahead of the real one stands for time having passed: the sweep runs at noon of that
+    day (a sweep never runs for a day after its `now`)."""
 
     def run(name: str, *, today: dt.date | None = None, now: dt.datetime | None = None) -> dict:
         rt = app.extensions["points_service"]
-        return run_job(rt.sessions, name, settings=rt.settings, pii=rt.pii, now=now or utc_now(), today=today)
+        if now is None:
+            now = utc_now()
+            if today is not None and today > local_date(now):
+                now = dt.datetime.combine(today, dt.time(12), LEGAL_TZ).astimezone(dt.UTC)
+        return run_job(rt.sessions, name, settings=rt.settings, pii=rt.pii, now=now, today=today)
 
     return run
 

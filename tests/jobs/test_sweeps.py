@@ -26,7 +26,7 @@ from points_service.persistence.models import (
 )
 from points_service.rules import standing as rules
 from points_service.rules.appeals import appeal_window
-from points_service.rules.calendar import add_months, add_years
+from points_service.rules.calendar import LEGAL_TZ, add_months, add_years
 from points_service.services import events as events_module
 from points_service.services.state import EMPTY_STATE
 
@@ -126,7 +126,8 @@ def test_each_sweep_run_twice_changes_nothing_the_second_time(
         snapshot.state = rules.state_to_mapping(EMPTY_STATE)
         session.flush()
     today = SWEEP_DAYS[job](local_today(), private_webhooks.settings.calendar)
-    now = utc_now()
+    # the sweep runs on that day (a sweep never runs for a day after its `now`)
+    now = max(utc_now(), dt.datetime.combine(today, dt.time(12), LEGAL_TZ).astimezone(dt.UTC))
 
     before = counts()
     first = sweep(job, today=today, now=now)
@@ -160,8 +161,8 @@ def test_each_sweep_run_twice_changes_nothing_the_second_time(
         assert first["fanned_out"] >= 1 and first["retrying"] >= 1
         assert second == NOTHING_TO_DISPATCH  # the retry is not due yet at the same `now`
     else:
-        assert first == {"mismatched": 1}
-        assert second == {"mismatched": 0}
+        assert first == {"mismatched": 1, "status_corrected": 0}
+        assert second == {"mismatched": 0, "status_corrected": 0}
     assert after_second["outbox_event"] == after_first["outbox_event"]
 
 
@@ -451,24 +452,24 @@ def test_jobs_run_on_the_command_line_prints_json_counts_and_a_rerun_announces_n
     upgrade_database(url)
     runner = CliRunner(env={"POINTS_DATABASE_URL": url})
 
-    first = runner.invoke(main, ["jobs", "run", "roll-over-year", "--today", "2027-01-01"])
+    first = runner.invoke(main, ["jobs", "run", "roll-over-year", "--today", "2026-01-01"])
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout) == {"announced": 1}
-    second = runner.invoke(main, ["jobs", "run", "roll-over-year", "--today", "2027-01-01"])
+    second = runner.invoke(main, ["jobs", "run", "roll-over-year", "--today", "2026-01-01"])
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout) == {"announced": 0}
-    transitions = runner.invoke(main, ["jobs", "run", "announce-transitions", "--today", "2027-01-01"])
+    transitions = runner.invoke(main, ["jobs", "run", "announce-transitions", "--today", "2026-01-01"])
     assert json.loads(transitions.stdout) == NOTHING_TO_ANNOUNCE
 
     engine = create_engine(url)
     with engine.connect() as conn:
         assert conn.execute(select(OutboxEvent.type, OutboxEvent.dedupe_key, OutboxEvent.data)).all() == [
-            ("year.rolled_over", "year.rolled_over:2027", {"year": 2027, "previous_year": 2026})
+            ("year.rolled_over", "year.rolled_over:2026", {"year": 2026, "previous_year": 2025})
         ]
         assert conn.execute(select(JobRun.job, JobRun.today).order_by(JobRun.id)).all() == [
-            ("roll-over-year", dt.date(2027, 1, 1)),
-            ("roll-over-year", dt.date(2027, 1, 1)),
-            ("announce-transitions", dt.date(2027, 1, 1)),
+            ("roll-over-year", dt.date(2026, 1, 1)),
+            ("roll-over-year", dt.date(2026, 1, 1)),
+            ("announce-transitions", dt.date(2026, 1, 1)),
         ]
         assert conn.execute(select(func.count()).select_from(Practitioner)).scalar() == 0
     engine.dispose()
