@@ -433,3 +433,25 @@ def test_the_history_shows_the_reversal_after_a_revocation(client, session, admi
     )
     assert f"appeal {appeal['id']} revoked" in reversal["detail"]
     assert items.index(decision) < items.index(reversal)
+
+
+def test_an_amended_decision_keeps_its_place_among_the_decisions_of_its_day(
+    client, session, admin, inspector, reviewer
+):
+    # A (4 points) then B (3 points), both decided today; A amended to 5. A keeps its place: 5 ->
+    # an agency talk for A, 8 -> a public notice for B (docs/rules.md rule 24)
+    person, hospital = admin.person()
+    today = _decided().isoformat()
+    a = inspector.violation(person, hospital, behaviour_code="B2-01", decided_on=today)
+    b = inspector.violation(person, hospital, behaviour_code="B1-99", responsibility="main", decided_on=today)
+    before = _standing(admin, person)["measures"]
+    appeal = _appeal(_self(client, session, person), a)
+    _decide(reviewer, appeal, "amended", points=5)
+    standing = _standing(admin, person)
+    assert standing["points_total"] == 8
+    assert [(m["kind"], m["violation_id"]) for m in standing["measures"]] == [
+        ("agency_talk", a["id"]),
+        ("public_notice", b["id"]),
+    ]
+    # the same tasks as before the amendment: none was cancelled and made again
+    assert [m["id"] for m in standing["measures"]] == [m["id"] for m in before]
