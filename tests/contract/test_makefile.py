@@ -46,3 +46,15 @@ def test_make_clean_data_deletes_the_database_and_names_what_it_deleted(checkout
     assert "var/points.db" in said
     assert (checkout / ".venv").exists()
     assert "nothing to delete" in _make(checkout, "clean-data")
+
+
+def test_make_run_allows_the_development_keys_and_says_so():
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-f", str(MAKEFILE), "-C", str(MAKEFILE.parent), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "echo" in planned and "make run: POINTS_ALLOW_DEV_KEYS=1" in planned
+    assert "POINTS_ALLOW_DEV_KEYS=1 .venv/bin/points-service run" in planned
