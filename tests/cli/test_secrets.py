@@ -348,3 +348,25 @@ def test_the_development_index_key_is_refused_once_a_real_one_is_recorded(invoke
     env = {"POINTS_DATABASE_URL": url, "POINTS_ENCRYPTION_KEYS": ENCRYPTION, "POINTS_ALLOW_DEV_KEYS": "1"}
     answered(invoke("serve", env=env), "pii rotate", most_lines=2)
     assert DEV_INDEX_KEY not in invoke("serve", env=env).output
+
+
+def test_while_the_index_key_rotates_an_import_still_finds_national_ids_under_the_previous_key(
+    invoke, fresh, tmp_path
+):
+    url = fresh("rotimport", migrated=True)
+    people = _people(url, _keys(KEY_A), 2)
+    assert invoke("jobs", "run", "reconcile", env=_env(url, index=KEY_A)).exit_code == 0
+    (known, number), (other, other_number) = sorted(people.items())
+    csv = tmp_path / "p.csv"
+    csv.write_text(
+        "code,name,id_number,category\n"
+        f"{code('P')},Impostor,{number},nurse\n"  # 2: a stored number under a new code
+        f"{other},Person {other},{other_number},nurse\n",  # 3: the stored person, unchanged
+        "utf-8",
+    )
+    rotating = _env(url, index=KEY_B, previous=KEY_A)
+    result = invoke("import", "practitioners", str(csv), "--skip-existing", env=rotating)
+    text = answered(result, "line 2: id_number is already held by another practitioner", most_lines=4)
+    assert "line 3" not in text and number not in text
+    assert len(_stored_indexes(url)) == 2
+    assert known in _stored_indexes(url)
