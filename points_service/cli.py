@@ -125,9 +125,8 @@ def _require_schema(url: str, *, newest: bool = True) -> None:
     name = describe_database(url)
     parsed = make_url(url)
     upgrade = f"`{_command()} db upgrade`"
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
-        if parsed.database in (None, "", ":memory:"):
-            return
+    on_disk = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if on_disk and not Path(parsed.database).is_file():
         _refuse(f"there is no database at {name}: {upgrade} creates it (or set POINTS_DATABASE_URL)")
     current, head = schema_revision(url)
     if current is None:
