@@ -12,10 +12,14 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
-COPY pyproject.toml README.md alembic.ini ./
+# The locked, hash-checked dependencies first and on their own: a change to the code reuses this
+# layer instead of installing every dependency again.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+COPY pyproject.toml README.md ./
 COPY points_service/ points_service/
-COPY migrations/ migrations/
-RUN pip install --no-cache-dir .
+# --no-deps: everything the project needs is already installed, at the locked versions.
+RUN pip install --no-cache-dir --no-deps .
 
 
 FROM python:3.11-slim-bookworm AS runtime
@@ -33,9 +37,12 @@ ENV PYTHONUNBUFFERED=1 \
 COPY --from=builder /opt/venv /opt/venv
 
 # Alembic runs from /app at start-up; files stay root-owned so the service cannot rewrite them.
+# var/ holds the SQLite default (a trial without PostgreSQL), so the service user must own it.
+# gunicorn's control socket and metrics go in a folder per server under /tmp (gunicorn_conf).
 WORKDIR /app
 COPY alembic.ini ./
 COPY migrations/ migrations/
+RUN mkdir /app/var && chown 10001:10001 /app/var
 
 # Numeric so Kubernetes runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001

@@ -15,7 +15,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from .api.observability import init_observability
     from .api.security import init_security
     from .persistence.engine import make_sessionmaker, make_web_engine, read_only
-    from .persistence.pii import PiiKeys
 
     settings = settings or Settings.from_env()
     app = Flask("points_service")
@@ -26,7 +25,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.extensions["points_service"] = Runtime(
         settings=settings,
         sessions=make_sessionmaker(engine),
-        pii=PiiKeys.from_settings(settings.encryption_keys, settings.index_key),
+        pii=settings.pii_keys(),
         primary_reads=make_sessionmaker(read_only(engine)),
         read_sessions=make_sessionmaker(read_only(replica)) if replica is not None else None,
     )

@@ -1,4 +1,9 @@
-"""`points-service`: every operator command."""
+"""`points-service`: every operator command.
+
+A mistake the operator can fix (a bad setting, a database never migrated or unreachable, a port in
+use, the wrong keys) is answered with a line or two that say what is wrong and what to do, and a
+non-zero exit; tracebacks are left for the service's own faults.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +13,59 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
-from .settings import Settings
+from .settings import DEFAULT_DATABASE_URL, Settings, SettingsError, project_root
+
+
+def _refuse(*lines: str) -> NoReturn:
+    for line in lines:
+        click.echo(f"Error: {line}", err=True)
+    raise SystemExit(1)
 
 
 def _settings() -> Settings:
-    return Settings.from_env()
+    """Every setting, checked before the command does anything (one line per bad one)."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        _refuse(*(f"{name}: {problem}" for name, problem in exc.problems))
+
+
+def _command() -> str:
+    """How the operator can call this program again: its name if that is on PATH, else the path used."""
+    used = sys.argv[0]
+    on_path = shutil.which("points-service")
+    if Path(used).name != "points-service" or (on_path and Path(on_path).resolve() == Path(used).resolve()):
+        return "points-service"
+    return used
+
+
+def describe_database(url: str) -> str:
+    """The database as a person would name it: the file of an SQLite URL, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return "an in-memory SQLite database"
+        return str(Path(parsed.database).resolve())
+    return parsed.render_as_string(hide_password=True)
 
 
 def migrations_dir() -> Path:
-    """migrations/ next to the working directory (the image's /app) or next to the package (a checkout)."""
-    for candidate in (Path.cwd() / "migrations", Path(__file__).resolve().parent.parent / "migrations"):
-        if (candidate / "env.py").exists():
-            return candidate
+    """migrations/ of the project: beside the package in a checkout, the working directory in the image."""
+    candidate = project_root() / "migrations"
+    if (candidate / "env.py").exists():
+        return candidate
     raise click.ClickException("cannot find the migrations folder (run from the project or image root)")
 
 
@@ -57,7 +92,68 @@ def upgrade_database(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
-@click.group(help="points_service: demerit points and payment eligibility (医保支付资格管理).")
+def _migrate(url: str) -> None:
+    """`upgrade_database` for a command: a refused migration is one line, not a traceback."""
+    try:
+        upgrade_database(url)
+    except RuntimeError as exc:  # the migration lock is held by another deploy
+        _refuse(f"cannot migrate {describe_database(url)}: {exc}")
+
+
+def schema_revision(url: str) -> tuple[str | None, str]:
+    """(the database's revision or None when it has none, the newest revision of this version)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from .persistence.engine import make_engine
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert head is not None
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision(), head
+    finally:
+        engine.dispose()
+
+
+def _require_schema(url: str, *, newest: bool = True) -> None:
+    """Stop with what to do when the database does not exist, was never migrated or is behind.
+
+    An SQLite file that does not exist is not created: connecting would leave an empty one behind.
+    """
+    name = describe_database(url)
+    parsed = make_url(url)
+    upgrade = f"`{_command()} db upgrade`"
+    on_disk = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if on_disk and not Path(parsed.database).is_file():
+        _refuse(f"there is no database at {name}: {upgrade} creates it (or set POINTS_DATABASE_URL)")
+    current, head = schema_revision(url)
+    if current is None:
+        _refuse(f"the database {name} is empty (never migrated): run {upgrade}")
+    if newest and current != head:
+        _refuse(f"the database {name} is at revision {current}; this version needs {head}: run {upgrade}")
+
+
+class _Main(click.Group):
+    """Database connection failures are the environment's, not a bug: say so in one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            _refuse(f"database error: {reason} (the database is POINTS_DATABASE_URL)")
+
+
+@click.group(
+    cls=_Main,
+    help="points_service: demerit points and payment eligibility (医保支付资格管理).\n\n"
+    f"Settings come from the environment (see the README). The database is POINTS_DATABASE_URL; by "
+    f"default the SQLite file {describe_database(DEFAULT_DATABASE_URL)}, whatever folder a command is "
+    "started from.",
+)
+@click.version_option(package_name="points-service", prog_name="points-service")
 def main() -> None:
     pass
 
@@ -72,9 +168,10 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate the database at POINTS_DATABASE_URL to the newest revision."""
-    upgrade_database(_settings().database_url)
-    click.echo("database is at the newest revision")
+    """Migrate the database at POINTS_DATABASE_URL to the newest revision (creating an SQLite file)."""
+    settings = _settings()
+    _migrate(settings.database_url)
+    click.echo(f"the database {describe_database(settings.database_url)} is at the newest revision")
 
 
 @db.command("check")
@@ -82,15 +179,21 @@ def db_check() -> None:
     """Fail if the models and the migrated schema differ."""
     from alembic import command
 
-    command.check(alembic_config(_settings().database_url))
+    url = _settings().database_url
+    _require_schema(url, newest=False)
+    command.check(alembic_config(url))
 
 
 @db.command("current")
 def db_current() -> None:
     """Print the database's revision."""
-    from alembic import command
-
-    command.current(alembic_config(_settings().database_url), verbose=False)
+    url = _settings().database_url
+    _require_schema(url, newest=False)
+    current, head = schema_revision(url)
+    if current == head:
+        click.echo(f"{current} (head): the database {describe_database(url)} is up to date")
+    else:
+        click.echo(f"{current}: the database {describe_database(url)} is behind {head}; run `db upgrade`")
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -227,46 +330,83 @@ def pii_generate_key() -> None:
 @pii.command("rotate")
 @click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True)
 def pii_rotate(batch: int) -> None:
-    """Re-encrypt every stored secret under the active (first) key of POINTS_ENCRYPTION_KEYS.
+    """Re-encrypt every stored secret under the active (first) key of POINTS_ENCRYPTION_KEYS, and
+    rebuild the national-ID index when POINTS_INDEX_KEY has changed.
 
-    Rotation: put the new key first and keep the old one after it, run this, then drop the old
-    key. Safe to interrupt and re-run: rows already under the active key are skipped.
+    \b
+    Encryption key: put the new key first and keep the old one after it, run this, then drop the
+    old key.
+    Index key: set the new POINTS_INDEX_KEY and the old one as POINTS_INDEX_KEY_PREVIOUS for every
+    process (restart them), run this, then remove POINTS_INDEX_KEY_PREVIOUS. Until it has finished,
+    look-ups try both keys, so a national ID already registered is still found.
+
+    Safe to interrupt and re-run: rows already under the active keys are skipped.
     """
+    from .clock import utc_now
     from .services.pii_rotation import rotate_encryption
 
     settings = _settings()
-    with _runtime(settings) as (sessions, keys):
-        counts = rotate_encryption(sessions, keys, batch=batch)
+    with _runtime(settings, quiet=True) as (sessions, keys):
+        counts = rotate_encryption(sessions, keys, now=utc_now(), batch=batch)
     click.echo(
         f"re-encrypted {counts['practitioners']} national IDs and {counts['webhooks']} webhook secrets "
         f"under key {keys.active_key_id}"
     )
+    if keys.previous_index_key is not None:
+        click.echo(
+            f"rebuilt {counts['indexes']} national-ID index entries under POINTS_INDEX_KEY, which is now the "
+            "recorded key; remove POINTS_INDEX_KEY_PREVIOUS and restart"
+        )
 
 
 # -- serving --------------------------------------------------------------------------------------
 
 
-def _ensure_admin_key(settings: Settings) -> None:
+def _ensure_admin_key(sessions: Any) -> None:
     from .clock import utc_now
     from .persistence.engine import transaction
     from .services.keys import CreateKey, create_key, has_admin_key
 
-    with _sessions(settings.database_url) as sessions, transaction(sessions, write=True) as session:
+    with transaction(sessions, write=True) as session:
         if has_admin_key(session):
-            return
-        _, secret = create_key(session, CreateKey(role="admin", name="first-start admin"), now=utc_now())
+            secret = None
+        else:
+            _, secret = create_key(session, CreateKey(role="admin", name="first-start admin"), now=utc_now())
+    if secret is None:
+        click.echo(
+            "An admin API key exists (it was shown once, on the first start). For another: "
+            f"{_command()} keys create --role admin --name YOUR-NAME",
+            err=True,
+        )
+        return
     click.echo("\n  First start: an admin API key was created. It is shown only now:\n", err=True)
     click.echo(f"  POINTS_ADMIN_KEY={secret}\n", err=True)
 
 
-def _metrics_dir() -> None:
-    """gunicorn workers share metrics through files; start each server with an empty folder."""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not path:
-        path = tempfile.mkdtemp(prefix="points-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    for leftover in Path(path).glob("*.db"):
-        leftover.unlink()
+def _require_free_port(host: str, port: int, *, how: str) -> None:
+    """Stop before anything starts when the port is taken, rather than after the server gave up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # as gunicorn binds: a port left in TIME_WAIT by a stopped server is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            _refuse(f"PORT {port} on {host} is not free ({exc.strerror}); {how}")
+
+
+def _require_keys(settings: Settings, *, allowed: bool, command: str) -> None:
+    """The public development keys: refused by `serve` unless allowed, always said out loud."""
+    dev = settings.development_keys()
+    if not dev:
+        return
+    names = " and ".join(dev)
+    if not allowed:
+        _refuse(
+            f"{command} refuses the public development keys: set {names} (`{_command()} pii generate-key` "
+            "makes one), or POINTS_ALLOW_DEV_KEYS=1 for a trial that keeps no real data"
+        )
+    click.echo(f"Warning: {names} are the public development keys: keep no real data here", err=True)
 
 
 def _gunicorn_argv(bind: str, *extra: str) -> list[str]:
@@ -284,9 +424,10 @@ def _gunicorn_argv(bind: str, *extra: str) -> list[str]:
 
 @contextlib.contextmanager
 def _sessions(url: str) -> Iterator[Any]:
-    """Sessions for one command; the engine's connections are closed when it ends."""
+    """Sessions for one command on a migrated database; the engine's connections are closed when it ends."""
     from .persistence.engine import make_engine, make_sessionmaker
 
+    _require_schema(url)
     engine = make_engine(url)
     try:
         yield make_sessionmaker(engine)
@@ -294,29 +435,45 @@ def _sessions(url: str) -> Iterator[Any]:
         engine.dispose()
 
 
-@contextlib.contextmanager
-def _runtime(settings: Settings) -> Iterator[tuple[Any, Any]]:
-    """Sessions and the PII keys for one command; the engine is closed when it ends."""
-    from .persistence.pii import PiiKeys
+def _checked_keys(settings: Settings, sessions: Any, *, quiet: bool = False) -> Any:
+    """The PII keys, once the index key is known to be the one the stored national IDs are
+    indexed with (recorded on first use; see `pii rotate`)."""
+    from .clock import utc_now
+    from .services.pii_rotation import IndexKeyRefused, check_index_key
 
+    keys = settings.pii_keys()
+    try:
+        state = check_index_key(sessions, keys, now=utc_now())
+    except IndexKeyRefused as exc:
+        _refuse(str(exc))
+    note = state.note(keys)
+    if note and not quiet:
+        click.echo(f"Note: {note}", err=True)
+    return keys
+
+
+@contextlib.contextmanager
+def _runtime(settings: Settings, *, quiet: bool = False) -> Iterator[tuple[Any, Any]]:
+    """Sessions and the checked PII keys, for a command that touches personal data."""
     with _sessions(settings.database_url) as sessions:
-        yield sessions, PiiKeys.from_settings(settings.encryption_keys, settings.index_key)
+        yield sessions, _checked_keys(settings, sessions, quiet=quiet)
 
 
 @main.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="PORT", default=8000, show_default=True, type=int)
-def run(host: str, port: int) -> None:
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="default: $PORT, else 8000")
+def run(host: str, port: int | None) -> None:
     """Quick start: migrate, print an admin key on first start, serve on HOST:PORT and run the
-    scheduler beside it; Ctrl-C stops both."""
+    scheduler beside it; Ctrl-C stops both. The development keys are allowed (with a warning)."""
     settings = _settings()
-    upgrade_database(settings.database_url)
-    _ensure_admin_key(settings)
-    click.echo(
-        f"serving on http://{host}:{port} (database {make_url(settings.database_url).render_as_string()})",
-        err=True,
-    )
-    _metrics_dir()
+    port = port or settings.port
+    _require_free_port(host, port, how="stop what uses it, or choose another, e.g. PORT=8001 make run")
+    _require_keys(settings, allowed=True, command="run")
+    _migrate(settings.database_url)
+    with _runtime(settings) as (sessions, _):
+        _ensure_admin_key(sessions)
+    database = describe_database(settings.database_url)
+    click.echo(f"serving on http://{host}:{port} (database {database})", err=True)
     processes = [
         subprocess.Popen(
             _gunicorn_argv(f"{host}:{port}", "--workers", os.environ.get("POINTS_WEB_WORKERS", "2"))
@@ -349,11 +506,17 @@ def run(host: str, port: int) -> None:
 
 @main.command("serve")
 def serve() -> None:
-    """Production entry point: migrate, then exec gunicorn (settings from gunicorn_conf)."""
-    upgrade_database(_settings().database_url)
-    _metrics_dir()
-    port = os.environ.get("PORT", "8000")
-    argv = _gunicorn_argv(f"0.0.0.0:{port}")
+    """Production entry point: check the settings and keys, migrate, then exec gunicorn (gunicorn_conf).
+
+    Refuses the public development keys unless POINTS_ALLOW_DEV_KEYS=1.
+    """
+    settings = _settings()
+    _require_keys(settings, allowed=settings.allow_dev_keys, command="serve")
+    _require_free_port("0.0.0.0", settings.port, how="set PORT to a free port")
+    _migrate(settings.database_url)
+    with _runtime(settings):
+        pass  # refuses an index key the database does not know
+    argv = _gunicorn_argv(f"0.0.0.0:{settings.port}")
     os.execv(argv[0], argv)
 
 
@@ -372,10 +535,10 @@ def scheduler_run() -> None:
     from .scheduler import build_scheduler
 
     settings = _settings()
-    configure_logging(settings.log_level)
-    # APScheduler narrates every run at INFO; our own job lines say what each sweep did
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     with _runtime(settings) as (sessions, pii):
+        configure_logging(settings.log_level)
+        # APScheduler narrates every run at INFO; our own job lines say what each sweep did
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         click.echo("scheduler running (Asia/Shanghai); Ctrl-C stops it", err=True)
         scheduler = build_scheduler(settings, sessions, pii)
         # graceful: a running sweep finishes its transaction before the process exits

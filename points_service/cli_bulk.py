@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import sys
 import time
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import click
 
 from .services.bulk import KINDS
 
-IMPORT_HELP = """Import a CSV file (UTF-8, header row) of KIND: institutions, practitioners or registrations.
+IMPORT_HELP = """Import a CSV file (header row; UTF-8 unless --encoding) of KIND: institutions,
+practitioners or registrations.
 
 \b
 Columns:
@@ -18,47 +21,121 @@ Columns:
   registrations  practitioner_code,institution_code,start_date[,end_date]
 
 Every row is checked first; bad rows are reported on stderr as "line N: message" (the header is
-line 1). A file with bad rows imports nothing (exit 1) unless --skip-bad is given, which imports
-the good rows and reports the bad ones (exit 0). A file is imported in one transaction.
+line 1), never with a national ID in clear. A file with bad rows imports nothing (exit 1) unless
+--skip-bad is given, which imports the good rows and reports the bad ones (exit 0). A file is
+imported in one transaction, read as it goes rather than whole; on a terminal a status line shows
+rows/s and the time left. The last line sums up what happened.
+
+Run it again safely with --skip-existing: rows equal to what is stored are skipped, rows that
+differ from it are bad rows. --dry-run checks everything and writes nothing.
 """
+
+
+def _encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from .services.bulk import encoding_problem
+
+    problem = encoding_problem(value)
+    if problem:
+        raise click.BadParameter(problem, ctx=ctx, param=param)
+    return value
+
+
+def progress_line(phase: str, done: int, total: int, rows: int, seconds: float) -> str:
+    """The status line of a long import: how far, how fast, how long still."""
+    share = done / total if total else 1.0
+    rate = rows / seconds if seconds > 0 else 0.0
+    left = (total - done) * seconds / done if done else 0.0
+    minutes, secs = divmod(round(left), 60)
+    return f"{phase} {share:4.0%}  {rows:,} rows  {rate:,.0f} rows/s  {minutes}:{secs:02d} left"
+
+
+class _StatusLine:
+    """A line on stderr rewritten in place, at most five times a second; only on a terminal."""
+
+    def __init__(self, label: str, total: int):
+        self.stream = sys.stderr
+        self.label, self.total = label, total
+        self.phase, self.started, self.shown, self.width = "", 0.0, 0.0, 0
+
+    def __call__(self, phase: str, done: int, lines: int) -> None:
+        now = time.monotonic()
+        if phase != self.phase:  # a pass starts: its rate is measured from here
+            self.phase, self.started, self.shown = phase, now, now
+        if now - self.shown < 0.2 and done < self.total:
+            return
+        self.shown = now
+        line = progress_line(phase, done, self.total, max(lines - 1, 0), now - self.started)
+        text = f"{self.label}: {line}"
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+
+    def close(self) -> None:
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
 
 
 @click.command("import", help=IMPORT_HELP)
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--skip-bad", is_flag=True, help="import the good rows and report the bad ones")
-def import_(kind: str, file: Path, skip_bad: bool) -> None:
+@click.option("--skip-existing", is_flag=True, help="skip rows equal to what is stored (a rerun is a no-op)")
+@click.option("--dry-run", is_flag=True, help="check every row against the database; write nothing")
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    callback=_encoding,
+    help="of the file, e.g. gbk or gb18030 for exports of many Chinese hospital systems",
+)
+def import_(kind: str, file: Path, skip_bad: bool, skip_existing: bool, dry_run: bool, encoding: str) -> None:
     from . import cli
     from .clock import utc_now
     from .persistence.engine import transaction
-    from .services.bulk import ImportRefused, import_csv
+    from .services.bulk import ImportOptions, ImportRefused, import_csv
 
     settings = cli._settings()
+    status = _StatusLine(file.name, file.stat().st_size) if sys.stderr.isatty() else None
+    options = ImportOptions(
+        skip_bad=skip_bad, skip_existing=skip_existing, dry_run=dry_run, encoding=encoding, progress=status
+    )
     try:
-        with cli._runtime(settings) as (sessions, keys), transaction(sessions, write=True) as session:
+        with cli._runtime(settings) as (sessions, keys), transaction(sessions, write=not dry_run) as session:
             report = import_csv(
-                session,
-                kind,
-                file,
-                keys=keys,
-                policies=settings.policies,
-                now=utc_now(),
-                skip_bad=skip_bad,
+                session, kind, file, keys=keys, policies=settings.policies, now=utc_now(), options=options
             )
     except ImportRefused as exc:
         click.echo(f"{file.name}: {exc}", err=True)
         click.echo(f"{file.name}: nothing imported", err=True)
         raise SystemExit(1) from None
+    finally:
+        if status is not None:
+            status.close()
     for line, message in report.errors:
         click.echo(f"line {line}: {message}", err=True)
+    if report.undecodable and codecs.lookup(encoding).name == "utf-8":
+        click.echo(
+            f"{file.name}: {report.undecodable} line(s) not UTF-8; if the file is GBK, pass --encoding gbk",
+            err=True,
+        )
+    existing = f"; {report.existing} already there, skipped" if report.existing else ""
     if report.refused:
         click.echo(
-            f"{file.name}: {len(report.errors)} bad row(s); nothing imported "
-            "(--skip-bad imports the good rows)",
+            f"{file.name}: {len(report.errors)} bad row(s){existing}; nothing "
+            f"{'would be ' if dry_run else ''}imported (--skip-bad imports the good rows)",
             err=True,
         )
         raise SystemExit(1)
-    click.echo(f"imported {report.rows} {kind} from {file.name} in {report.seconds:.1f} s")
+    rate = f", {report.rows / report.seconds:,.0f} rows/s" if report.seconds > 0 and report.rows else ""
+    if dry_run:
+        click.echo(
+            f"dry run: {report.rows} {kind} from {file.name} would be imported{existing}; "
+            f"checked in {report.seconds:.1f} s; nothing was written"
+        )
+    else:
+        took = f"{report.seconds:.1f} s{rate}"
+        click.echo(f"imported {report.rows} {kind} from {file.name} in {took}{existing}")
     if report.skipped:
         click.echo(f"skipped {report.skipped} bad row(s)")
 

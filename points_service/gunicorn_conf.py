@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 _MAX_DEFAULT_WORKERS = 8
 
@@ -65,12 +68,89 @@ forwarded_allow_ips = os.environ.get("POINTS_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
 errorlog = "-"
 
+# gunicorn's own messages (start, workers booting and dying, signals) are JSON lines on stdout
+# like the app's: its loggers get the same formatter instead of gunicorn's plain text.
+_LEVEL = os.environ.get("POINTS_LOG_LEVEL", "INFO").upper()
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "points_service.logs.json_formatter"}},
+    "handlers": {
+        "json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+    },
+    "root": {"level": _LEVEL, "handlers": ["json"]},
+    "loggers": {
+        "gunicorn.error": {"level": _LEVEL, "handlers": ["json"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["json"], "propagate": False},
+    },
+}
 
-def on_starting(server) -> None:  # noqa: ARG001 (gunicorn's hook signature)
-    """JSON logs for gunicorn's own messages too, before any worker starts."""
-    from points_service.logs import configure_logging
+# Each server's own folder under the temp dir, holding its metric files (unless
+# PROMETHEUS_MULTIPROC_DIR names one) and its control socket; removed when the server exits.
+SERVER_DIR_PREFIX = "points-server-"
+_server_dir: Path | None = None
 
-    configure_logging(os.environ.get("POINTS_LOG_LEVEL", "INFO"))
+
+def when_ready(server) -> None:
+    """After the listening socket is bound, before any worker starts: the server's own folder.
+
+    Created here rather than at start-up so that a server that cannot bind leaves nothing behind.
+    gunicorn's default control socket is one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn), shared
+    by every server of that user and unwritable for a user without a home; each server gets its own.
+    """
+    global _server_dir
+    _remove_abandoned_server_dirs()
+    _server_dir = Path(tempfile.mkdtemp(prefix=f"{SERVER_DIR_PREFIX}{os.getpid()}-"))
+    metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics:
+        for leftover in Path(metrics).glob("*.db"):  # a previous server's counts are not ours
+            leftover.unlink()
+    else:
+        (_server_dir / "metrics").mkdir()
+        # set before the workers fork, so that they import prometheus_client in multiprocess mode
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_server_dir / "metrics")
+    control = server.cfg.settings["control_socket"]
+    if control.value == control.default:
+        server.cfg.set("control_socket", str(_server_dir / "gunicorn.ctl"))
+    _warn_about_rate_limit_per_worker(server)
+    # after the metrics folder is set: the master reads every worker's files from it
+    _serve_metrics_port()
+
+
+def on_exit(server) -> None:  # noqa: ARG001
+    """The server's folder goes with it (metric files and control socket)."""
+    if _server_dir is not None:
+        shutil.rmtree(_server_dir, ignore_errors=True)
+
+
+def _remove_abandoned_server_dirs() -> None:
+    """Folders of servers that were killed (SIGKILL, OOM) and so never ran on_exit."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SERVER_DIR_PREFIX}*-*"):
+        pid = folder.name.removeprefix(SERVER_DIR_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or folder.stat().st_uid != os.getuid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
+def _warn_about_rate_limit_per_worker(server) -> None:
+    limited = os.environ.get("POINTS_RATE_LIMIT") != ""  # unset means the default limit
+    if server.cfg.workers > 1 and limited and not os.environ.get("POINTS_REDIS_URL"):
+        server.log.warning(
+            "%d workers without POINTS_REDIS_URL: each worker counts the per-key rate limit on its own, "
+            "so a key can make up to %d times POINTS_RATE_LIMIT; set POINTS_REDIS_URL to share the counts",
+            server.cfg.workers,
+            server.cfg.workers,
+        )
 
 
 def post_worker_init(worker) -> None:  # noqa: ARG001
@@ -93,7 +173,7 @@ def child_exit(server, worker) -> None:  # noqa: ARG001
         multiprocess.mark_process_dead(worker.pid)
 
 
-def when_ready(server) -> None:  # noqa: ARG001
+def _serve_metrics_port() -> None:
     """With POINTS_METRICS_PORT set, this master process serves /metrics on that port.
 
     Apart from the API workers, a scrape still answers while every worker is busy, and the port

@@ -34,14 +34,10 @@ SHARED = [
 ]
 
 
-def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
-    """Route stdlib logging (ours, gunicorn's, SQLAlchemy's, APScheduler's) through one JSON renderer."""
-    structlog.configure(
-        processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        cache_logger_on_first_use=True,
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
+def json_formatter() -> logging.Formatter:
+    """The formatter of every log line: one JSON object, national IDs masked. Records from plain
+    stdlib loggers (gunicorn's, SQLAlchemy's) get the same fields as structlog's own."""
+    return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=SHARED,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -49,11 +45,20 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
     )
+
+
+def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
+    """Route stdlib logging (ours, gunicorn's, SQLAlchemy's, APScheduler's) through one JSON renderer."""
+    structlog.configure(
+        processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
     handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(formatter)
+    handler.setFormatter(json_formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
 
 
 def get_logger(name: str) -> Any:

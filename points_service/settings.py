@@ -1,21 +1,83 @@
-"""Settings, read once from the environment (prefix POINTS_) and validated at start-up."""
+"""Settings, read once from the environment (prefix POINTS_) and validated at start-up.
+
+`Settings.from_env()` checks every setting before anything starts and raises `SettingsError`
+with one line per bad setting, naming its variable; a command prints those lines and stops.
+"""
 
 from __future__ import annotations
 
+import hmac
+import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from environs import Env, ValidationError
+from environs import Env, EnvValidationError, validate
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from .persistence.pii import InvalidKeySetting, PiiKeys
 from .rules.appeals import WorkdayCalendar, parse_holidays
 from .rules.policy import PolicySet, parse_catalogue, parse_profile
 
-DEFAULT_DATABASE_URL = "sqlite:///var/points.db"
-# Development keys: make run and the tests use them; production must set its own (see README).
+# Development keys: make run and the tests use them; `serve` refuses them (see README).
 DEV_ENCRYPTION_KEYS = "dev1:ZGV2ZWxvcG1lbnQta2V5LWRvLW5vdC11c2UtISEhISE="
 DEV_INDEX_KEY = "ZGV2ZWxvcG1lbnQtaW5kZXgta2V5LW5vdC1wcm9kISE="
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+# what each number means, for the line that refuses a value
+_EXPECTED = {
+    "POINTS_MAX_BODY_BYTES": "a number of bytes, e.g. 1048576 for 1 MiB",
+    "POINTS_MIGRATION_LOCK_WAIT": "a number of seconds, e.g. 120",
+    "POINTS_WEB_WORKERS": "a whole number of worker processes, at least 1",
+    "POINTS_WEB_THREADS": "a whole number of threads per worker, at least 1",
+    "PORT": "a TCP port number, 1-65535",
+}
+
+
+def project_root() -> Path:
+    """The folder holding migrations/: the checkout the package runs from, else the working
+    directory (the image's /app, where the package is installed elsewhere)."""
+    checkout = Path(__file__).resolve().parent.parent
+    for candidate in (checkout, Path.cwd()):
+        if (candidate / "migrations" / "env.py").exists():
+            return candidate
+    return Path.cwd()
+
+
+# Absolute, so the database does not depend on the folder a command is started from.
+DEFAULT_DATABASE_URL = f"sqlite:///{project_root() / 'var' / 'points.db'}"
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used: (variable, what is wrong) for each bad one."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]):
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{name}: {problem}" for name, problem in self.problems))
+
+
+def normalise_database_url(raw: str) -> str:
+    """A SQLAlchemy URL this service can use.
+
+    `postgres://` (what Heroku-style platforms hand out) and `postgresql://` without a driver
+    both mean PostgreSQL through psycopg 3, the only PostgreSQL driver installed.
+    Raises ValueError saying what is wrong.
+    """
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError("is not a database URL (postgresql://user@host/db or sqlite:///path)") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgres", "postgresql") and driver in ("", "psycopg"):
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "postgresql":
+        raise ValueError(f"uses the driver {driver!r}, which is not installed; use postgresql://…")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return raw
+    raise ValueError(f"names a {backend!r} database; this service runs on PostgreSQL or SQLite")
 
 
 def load_policy_set(default_id: str = "hebei-2025", extra_dir: Path | None = None) -> PolicySet:
@@ -54,6 +116,10 @@ class Settings:
     profiles_dir: Path | None = None
     encryption_keys: str = DEV_ENCRYPTION_KEYS
     index_key: str = DEV_INDEX_KEY
+    # the index key before the current one, while `pii rotate` rebuilds the index (README)
+    index_key_previous: str | None = None
+    # `serve` refuses the development keys unless this is set (make run sets it)
+    allow_dev_keys: bool = False
     max_batch: int = 1000
     log_level: str = "INFO"
     holidays_file: Path | None = None
@@ -71,40 +137,107 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # the framework-floor endpoints of `make bench`; never in production
     bench_endpoints: bool = False
+    port: int = 8000
     policies: PolicySet = field(default_factory=load_policy_set, compare=False, repr=False)
     calendar: WorkdayCalendar = field(default_factory=load_workday_calendar, compare=False, repr=False)
 
+    def pii_keys(self) -> PiiKeys:
+        return PiiKeys.from_settings(self.encryption_keys, self.index_key, self.index_key_previous)
+
+    def development_keys(self) -> list[str]:
+        """The key variables still at the public development keys. An encryption key kept only
+        to decrypt (after the first) does not count: it is how one rotates away from it."""
+        keys, dev = self.pii_keys(), _dev_keys()
+        found = []
+        if hmac.compare_digest(keys.encryption_keys[keys.active_key_id], dev.encryption_keys["dev1"]):
+            found.append("POINTS_ENCRYPTION_KEYS")
+        if hmac.compare_digest(keys.index_key, dev.index_key):
+            found.append("POINTS_INDEX_KEY")
+        return found
+
     @classmethod
     def from_env(cls) -> Settings:
+        """Read and check every setting; SettingsError names each variable that is wrong."""
         env = Env(prefix="POINTS_", eager=False, expand_vars=False)
+        plain = Env(eager=False, expand_vars=False)
+        at_least_1 = validate.Range(min=1)
         database_url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
         read_url = env.str("DATABASE_READ_URL", None)
         default_profile = env.str("DEFAULT_PROFILE", "hebei-2025")
         profiles_dir = env.path("PROFILES_DIR", None)
-        encryption_keys = _secret(env, "ENCRYPTION_KEYS", DEV_ENCRYPTION_KEYS)
-        index_key = _secret(env, "INDEX_KEY", DEV_INDEX_KEY)
         log_level = env.str("LOG_LEVEL", "INFO")
         holidays_file = env.path("HOLIDAYS_FILE", None)
         webhook_allow_private = env.bool("WEBHOOK_ALLOW_PRIVATE", False)
         rate_limit = env.str("RATE_LIMIT", "200 per second")
         auth_failure_limit = env.str("AUTH_FAILURE_LIMIT", "20 per minute")
-        metrics_token = _secret(env, "METRICS_TOKEN", "") or None
         metrics_port = env.int("METRICS_PORT", None, validate=lambda port: 0 < port < 65536)
         redis_url = env.str("REDIS_URL", None)
-        max_body_bytes = env.int("MAX_BODY_BYTES", 1024 * 1024)
+        max_body_bytes = env.int("MAX_BODY_BYTES", 1024 * 1024, validate=at_least_1)
         bench_endpoints = env.bool("BENCH_ENDPOINTS", False)
+        allow_dev_keys = env.bool("ALLOW_DEV_KEYS", False)
+        # read by the migrations and by gunicorn_conf; checked here so that they fail in one line too
+        env.float("MIGRATION_LOCK_WAIT", 120, validate=validate.Range(min=0))
+        env.int("WEB_WORKERS", None, validate=at_least_1)
+        env.int("WEB_THREADS", None, validate=at_least_1)
+        port = plain.int("PORT", 8000, validate=validate.Range(min=1, max=65535))
+        given = {name: (env.str(name, None), env.path(f"{name}_FILE", None)) for name in _SECRETS}
+        problems = _sealed(env) + _sealed(plain)
+
+        secrets = {name: _secret(name, value, path, problems) for name, (value, path) in given.items()}
+        metrics_token = secrets["METRICS_TOKEN"] or None
+        # unset means the development keys; set but empty is a mistake that parsing reports
+        encryption_keys = _or(secrets["ENCRYPTION_KEYS"], DEV_ENCRYPTION_KEYS)
+        index_key = _or(secrets["INDEX_KEY"], DEV_INDEX_KEY)
         try:
-            env.seal()
-        except ValidationError as exc:
-            raise SystemExit(f"invalid settings: {exc}") from exc
+            PiiKeys.from_settings(encryption_keys, index_key, secrets["INDEX_KEY_PREVIOUS"])
+        except InvalidKeySetting as exc:
+            name = exc.setting.upper()
+            variable = f"POINTS_{name}_FILE" if given[name][1] else f"POINTS_{name}"
+            problems.append((variable, f"{exc} (`points-service pii generate-key` prints a new key)"))
+        urls = {}
+        for name, raw in (("POINTS_DATABASE_URL", database_url), ("POINTS_DATABASE_READ_URL", read_url)):
+            if raw is not None:
+                try:
+                    urls[name] = normalise_database_url(raw)
+                except ValueError as exc:
+                    problems.append((name, f"{_shown_url(raw)} {exc}"))
+        level = log_level.upper()
+        if level not in LOG_LEVELS:
+            problems.append(("POINTS_LOG_LEVEL", f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}"))
+        for name, limit in (
+            ("POINTS_RATE_LIMIT", rate_limit),
+            ("POINTS_AUTH_FAILURE_LIMIT", auth_failure_limit),
+        ):
+            if limit and not _is_rate_limit(limit):
+                problems.append((name, f"{limit!r} is not a limit (e.g. '200 per second')"))
+        if redis_url and redis_url.partition("://")[0] not in REDIS_SCHEMES:
+            problems.append(("POINTS_REDIS_URL", "is not a Redis URL (e.g. redis://127.0.0.1:6379/0)"))
+        policies = calendar = None
+        if profiles_dir is not None and not profiles_dir.is_dir():
+            problems.append(("POINTS_PROFILES_DIR", f"{profiles_dir} is not a folder"))
+        else:
+            try:
+                policies = load_policy_set(default_profile, profiles_dir)
+            except Exception as exc:  # an operator's file: whatever is wrong in it, one line says so
+                name = "POINTS_DEFAULT_PROFILE" if "is not loaded" in str(exc) else "POINTS_PROFILES_DIR"
+                problems.append((name, str(exc)))
+        try:
+            calendar = load_workday_calendar(holidays_file)
+        except Exception as exc:
+            problems.append(("POINTS_HOLIDAYS_FILE", f"cannot use {holidays_file}: {exc}"))
+        if problems:
+            raise SettingsError(problems)
+        assert policies is not None and calendar is not None
         return cls(
-            database_url=database_url,
-            database_read_url=read_url,
+            database_url=urls["POINTS_DATABASE_URL"],
+            database_read_url=urls.get("POINTS_DATABASE_READ_URL"),
             default_profile=default_profile,
             profiles_dir=profiles_dir,
             encryption_keys=encryption_keys,
             index_key=index_key,
-            log_level=log_level,
+            index_key_previous=secrets["INDEX_KEY_PREVIOUS"],
+            allow_dev_keys=allow_dev_keys,
+            log_level=level,
             holidays_file=holidays_file,
             webhook_allow_private=webhook_allow_private,
             rate_limit=rate_limit,
@@ -114,14 +247,63 @@ class Settings:
             redis_url=redis_url,
             max_body_bytes=max_body_bytes,
             bench_endpoints=bench_endpoints,
-            policies=load_policy_set(default_profile, profiles_dir),
-            calendar=load_workday_calendar(holidays_file),
+            port=port,
+            policies=policies,
+            calendar=calendar,
         )
 
 
-def _secret(env: Env, name: str, default: str) -> str:
-    """A secret from POINTS_<NAME> or the file named by POINTS_<NAME>_FILE."""
-    path = env.path(f"{name}_FILE", None)
-    if path is not None:
-        return Path(path).read_text("utf-8").strip()
-    return env.str(name, default)
+_SECRETS = ("ENCRYPTION_KEYS", "INDEX_KEY", "INDEX_KEY_PREVIOUS", "METRICS_TOKEN")
+
+
+def _sealed(env: Env) -> list[tuple[str, str]]:
+    """The variables environs refused, each with its value and what was expected."""
+    try:
+        env.seal()
+    except EnvValidationError as exc:
+        return [(name, _refused(name, messages)) for name, messages in exc.error_messages.items()]
+    return []
+
+
+def _refused(name: str, messages: Sequence[str]) -> str:
+    reason = " ".join(messages).rstrip(".").lower()
+    expected = _EXPECTED.get(name)
+    refused = f"{os.environ.get(name, '')!r} is not valid ({reason})"
+    return f"{refused}; expected {expected}" if expected else refused
+
+
+def _secret(name: str, value: str | None, path: Path | None, problems: list[tuple[str, str]]) -> str | None:
+    """A secret from POINTS_<NAME>, or from the file named by POINTS_<NAME>_FILE."""
+    if path is None:
+        return value
+    try:
+        return path.read_text("utf-8").strip()
+    except OSError as exc:
+        problems.append((f"POINTS_{name}_FILE", f"cannot read {path}: {exc.strerror}"))
+        return None
+
+
+def _or(value: str | None, default: str) -> str:
+    return default if value is None else value
+
+
+def _is_rate_limit(text: str) -> bool:
+    from limits import parse_many
+
+    try:
+        parse_many(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _shown_url(raw: str) -> str:
+    """The URL for a message, with any password hidden."""
+    try:
+        return repr(make_url(raw).render_as_string(hide_password=True))
+    except ArgumentError:
+        return repr(raw.rpartition("@")[2])
+
+
+def _dev_keys() -> PiiKeys:
+    return PiiKeys.from_settings(DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY)

@@ -440,3 +440,15 @@ class JobRun(Base):
     finished_at: Mapped[dt.datetime]
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class ServiceSetting(Base):
+    """What this deployment must remember across restarts; today the fingerprint of the key the
+    national-ID blind index was built with (`services.pii_rotation`), so that a changed
+    POINTS_INDEX_KEY is refused instead of silently missing duplicates."""
+
+    __tablename__ = "service_setting"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime]

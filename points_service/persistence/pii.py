@@ -24,13 +24,16 @@ from types import MappingProxyType
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
+    "InvalidKeySetting",
     "InvalidNationalId",
     "PiiKeys",
     "blind_index",
+    "blind_indexes",
     "blob_key_id",
     "decrypt_national_id",
     "encrypt_national_id",
     "generate_key",
+    "index_key_fingerprint",
     "mask_national_id",
     "normalise_national_id",
     "reencrypt",
@@ -46,9 +49,22 @@ _CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 _ASCII_DIGITS = frozenset("0123456789")
 
+# the settings an InvalidKeySetting can name
+_ENCRYPTION, _INDEX, _PREVIOUS = "encryption_keys", "index_key", "index_key_previous"
+
 # Key ids are written into every ciphertext and into settings strings, so they must be
 # short and free of the ":" / "," separators used by ``PiiKeys.from_settings``.
 _KEY_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class InvalidKeySetting(ValueError):
+    """A key setting that cannot be used. `setting` names which one: "encryption_keys", "index_key"
+    or "index_key_previous", so that the caller can name the variable it came from. Messages
+    never contain key material."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(message)
+        self.setting = setting
 
 
 class InvalidNationalId(ValueError):
@@ -109,64 +125,95 @@ class PiiKeys:
     ``encryption_keys`` maps key id to a 32-byte AES-256 key; every listed key can decrypt,
     only ``active_key_id`` encrypts. ``index_key`` is a separate HMAC key so that the
     blind index cannot be reversed with an encryption key and vice versa.
+    ``previous_index_key`` is set only while the index moves to a new key: until every stored
+    index is rebuilt, a number may be indexed under either key, so look-ups try both.
     """
 
     encryption_keys: Mapping[str, bytes]
     active_key_id: str
     index_key: bytes
+    previous_index_key: bytes | None = None
 
     def __post_init__(self) -> None:
         if not self.encryption_keys:
-            raise ValueError("at least one PII encryption key is required")
+            raise InvalidKeySetting(_ENCRYPTION, "at least one PII encryption key is required")
         for key_id, key in self.encryption_keys.items():
             if not _KEY_ID_RE.fullmatch(key_id):
-                raise ValueError(
-                    f"PII key id {key_id!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
+                raise InvalidKeySetting(
+                    _ENCRYPTION,
+                    f"PII key id {key_id!r} must be 1-64 characters of letters, digits, '_', '.', '-'",
                 )
             if len(key) != KEY_BYTES:
-                raise ValueError(f"PII encryption key {key_id!r} must be {KEY_BYTES} bytes, got {len(key)}")
+                raise InvalidKeySetting(
+                    _ENCRYPTION, f"PII encryption key {key_id!r} must be {KEY_BYTES} bytes, got {len(key)}"
+                )
         if self.active_key_id not in self.encryption_keys:
-            raise ValueError(f"active PII key id {self.active_key_id!r} is not among the configured keys")
-        if len(self.index_key) != KEY_BYTES:
-            raise ValueError(f"PII index key must be {KEY_BYTES} bytes, got {len(self.index_key)}")
-        if any(hmac.compare_digest(self.index_key, key) for key in self.encryption_keys.values()):
-            raise ValueError("PII index key must differ from every encryption key")
+            raise InvalidKeySetting(
+                _ENCRYPTION, f"active PII key id {self.active_key_id!r} is not among the configured keys"
+            )
+        for setting, key in ((_INDEX, self.index_key), (_PREVIOUS, self.previous_index_key)):
+            if key is None:
+                continue
+            if len(key) != KEY_BYTES:
+                raise InvalidKeySetting(setting, f"PII index key must be {KEY_BYTES} bytes, got {len(key)}")
+            if any(hmac.compare_digest(key, other) for other in self.encryption_keys.values()):
+                raise InvalidKeySetting(setting, "PII index key must differ from every encryption key")
+        previous = self.previous_index_key
+        if previous is not None and hmac.compare_digest(self.index_key, previous):
+            raise InvalidKeySetting(_PREVIOUS, "the previous PII index key is the current one")
         # Read-only view so a shared PiiKeys cannot be altered behind its users' backs.
         object.__setattr__(self, "encryption_keys", MappingProxyType(dict(self.encryption_keys)))
 
     @classmethod
-    def from_settings(cls, encryption_keys: str, index_key: str) -> PiiKeys:
-        """Parse ``"k2:<base64>,k1:<base64>"`` (first entry is active) and a base64 index key.
+    def from_settings(
+        cls, encryption_keys: str, index_key: str, previous_index_key: str | None = None
+    ) -> PiiKeys:
+        """Parse ``"k2:<base64>,k1:<base64>"`` (first entry is active) and base64 index keys.
 
         Error messages name the offending key id or position, never the key material.
         """
         keys: dict[str, bytes] = {}
         entries = [entry.strip() for entry in encryption_keys.split(",")]
         if not any(entries):
-            raise ValueError("PII encryption keys setting is empty; expected 'key_id:<base64>,...'")
+            raise InvalidKeySetting(
+                _ENCRYPTION, "PII encryption keys setting is empty; expected 'key_id:<base64>,...'"
+            )
         for position, entry in enumerate(entries, start=1):
             key_id, sep, encoded = entry.partition(":")
             key_id = key_id.strip()
             if not sep or not key_id or not encoded.strip():
-                raise ValueError(f"PII encryption key entry #{position} must look like 'key_id:<base64>'")
+                raise InvalidKeySetting(
+                    _ENCRYPTION, f"PII encryption key entry #{position} must look like 'key_id:<base64>'"
+                )
             if key_id in keys:
-                raise ValueError(f"PII encryption key id {key_id!r} is listed more than once")
-            keys[key_id] = _decode_key(encoded, what=f"PII encryption key {key_id!r}")
+                raise InvalidKeySetting(
+                    _ENCRYPTION, f"PII encryption key id {key_id!r} is listed more than once"
+                )
+            keys[key_id] = _decode_key(encoded, what=f"PII encryption key {key_id!r}", setting=_ENCRYPTION)
         return cls(
             encryption_keys=keys,
             active_key_id=next(iter(keys)),
-            index_key=_decode_key(index_key, what="PII index key"),
+            index_key=_decode_key(index_key, what="PII index key", setting=_INDEX),
+            previous_index_key=None
+            if previous_index_key is None
+            else _decode_key(previous_index_key, what="previous PII index key", setting=_PREVIOUS),
         )
 
 
-def _decode_key(encoded: str, *, what: str) -> bytes:
+def _decode_key(encoded: str, *, what: str, setting: str) -> bytes:
     try:
         key = base64.b64decode(encoded.strip(), validate=True)
     except binascii.Error:
-        raise ValueError(f"{what} is not valid base64") from None
+        raise InvalidKeySetting(setting, f"{what} is not valid base64") from None
     if len(key) != KEY_BYTES:
-        raise ValueError(f"{what} must decode to {KEY_BYTES} bytes, got {len(key)}")
+        raise InvalidKeySetting(setting, f"{what} must decode to {KEY_BYTES} bytes, got {len(key)}")
     return key
+
+
+def index_key_fingerprint(key: bytes) -> str:
+    """What the database records of the index key: a keyed digest of a fixed text, so it tells
+    keys apart without revealing anything about the key."""
+    return hmac.new(key, b"points_service national ID index key", hashlib.sha256).hexdigest()
 
 
 def generate_key() -> str:
@@ -260,3 +307,13 @@ def blind_index(keys: PiiKeys, normalised: str) -> str:
     """
     _require_normalised(normalised)
     return hmac.new(keys.index_key, normalised.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def blind_indexes(keys: PiiKeys, normalised: str) -> tuple[str, ...]:
+    """Every index the number may be stored under: the current key's, then, while the index key
+    is being rotated, the previous key's. Writes use the first; look-ups must try all."""
+    current = blind_index(keys, normalised)
+    if keys.previous_index_key is None:
+        return (current,)
+    previous = hmac.new(keys.previous_index_key, normalised.encode("ascii"), hashlib.sha256).hexdigest()
+    return (current, previous)

@@ -8,11 +8,11 @@ snapshots are computed with `rules.derive_state` exactly as `services.state.reco
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
 import hmac
-import io
 import json
 import random
 import re
@@ -28,6 +28,7 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..logs import redact
 from ..persistence import pii
 from ..persistence.engine import is_postgresql
 from ..persistence.models import (
@@ -78,19 +79,21 @@ class ImportRefused(Exception):
     """The file itself cannot be read (no header, missing columns): nothing can be imported."""
 
     def __init__(self, line: int, message: str):
+        message = redact(message)
         super().__init__(f"line {line}: {message}")
         self.line = line
         self.message = message
 
 
 class _Errors:
-    """Problems by physical line number; a line may have several."""
+    """Problems by physical line number; a line may have several. A message that quotes a value
+    from the file never carries a national ID in clear, whatever column it was found in."""
 
     def __init__(self) -> None:
         self.by_line: dict[int, list[str]] = {}
 
     def add(self, line: int, message: str) -> None:
-        self.by_line.setdefault(line, []).append(message)
+        self.by_line.setdefault(line, []).append(redact(message))
 
     def __contains__(self, line: int) -> bool:
         return line in self.by_line
@@ -103,9 +106,12 @@ class _Errors:
 class ImportReport:
     kind: str
     file: str
-    rows: int = 0  # rows imported
+    rows: int = 0  # rows imported (with dry_run: rows that would be)
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message), line order
     refused: bool = False  # nothing was imported
+    existing: int = 0  # rows equal to what is stored, skipped (skip_existing)
+    undecodable: int = 0  # lines not in the file's encoding
+    dry_run: bool = False
     seconds: float = 0.0
 
     @property
@@ -113,87 +119,150 @@ class ImportReport:
         return 0 if self.refused else len(self.errors)
 
 
+# (phase, bytes read, lines read) of a pass over the file; called every few thousand lines
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    skip_bad: bool = False  # import the good rows, report the bad ones
+    skip_existing: bool = False  # a row equal to what is stored is skipped, not an error
+    dry_run: bool = False  # check everything, write nothing
+    encoding: str = "utf-8"
+    progress: Progress | None = None
+
+
 # -- reading CSV ---------------------------------------------------------------------------------
 
+_PROGRESS_EVERY = 4096  # lines
 
-def _lines(data: bytes, bad: set[int]) -> Iterable[str]:
-    """The file's lines as text: decoded at once, or line by line when some line is not UTF-8
-    (such lines are remembered in `bad` and replaced so that csv can go on)."""
+
+def encoding_problem(encoding: str) -> str | None:
+    """Why a file cannot be read in `encoding`, or None. The file is split into lines as bytes, so
+    the encoding must spell newline, comma and quote as ASCII does (UTF-8, GBK and GB18030 do)."""
     try:
-        return io.StringIO(data.decode("utf-8").removeprefix("\ufeff"), newline="")
-    except UnicodeDecodeError:
-        return _decoded(data, bad)
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return f"unknown encoding {encoding!r} (e.g. utf-8, gbk, gb18030)"
+    if any(c.encode(name) != c.encode("ascii") for c in '\n\r,"'):
+        return f"{encoding} cannot be read line by line; convert the file to UTF-8"
+    return None
 
 
-def _decoded(data: bytes, bad: set[int]) -> Iterator[str]:
-    for number, line in enumerate(io.BytesIO(data), start=1):
+def _encoding_name(encoding: str) -> str:
+    name = codecs.lookup(encoding).name
+    return "UTF-8" if name == "utf-8" else name.upper()
+
+
+@dataclass
+class _Source:
+    """A CSV file read line by line, never whole; lines that cannot be decoded or hold a NUL are
+    remembered (by physical line number) so that their row becomes a bad row, not a crash."""
+
+    path: Path
+    encoding: str = "utf-8"
+    progress: Progress | None = None
+    bad_lines: dict[int, str] = field(default_factory=dict)
+
+    def lines(self, phase: str) -> Iterator[str]:
+        encoding, bad, progress = self.encoding, self.bad_lines, self.progress
+        undecodable = f"not valid {_encoding_name(encoding)}"
+        done = number = 0
+        with self.path.open("rb") as raw:
+            for number, line in enumerate(raw, start=1):
+                try:
+                    text = line.decode(encoding)
+                except UnicodeDecodeError:
+                    bad[number] = undecodable
+                    text = line.decode(encoding, "replace")
+                if "\x00" in text:
+                    bad[number] = "contains a NUL character, which no field may hold"
+                if number == 1:
+                    text = text.removeprefix("\ufeff")
+                if progress is not None:
+                    done += len(line)
+                    if number % _PROGRESS_EVERY == 0:
+                        progress(phase, done, number)
+                yield text
+        if progress is not None:
+            progress(phase, done, number)
+
+    def count_lines(self) -> int:
+        """At least as many as the data rows, counted without holding the file."""
+        count = 1
+        with self.path.open("rb") as raw:
+            for block in iter(lambda: raw.read(1 << 20), b""):
+                count += block.count(b"\n")
+        return count
+
+    def undecodable(self) -> int:
+        return sum(1 for reason in self.bad_lines.values() if reason.startswith("not valid"))
+
+    def records(
+        self, kind: str, errors: _Errors, *, phase: str = "checking"
+    ) -> Iterator[tuple[int, list[str]]]:
+        """(physical line number, stripped fields in COLUMNS order) per data row; the header is line 1.
+
+        The header is read before this returns, so a file that cannot be imported fails at once.
+        """
+        required, optional = COLUMNS[kind]
+        self.bad_lines.clear()
+        reader = csv.reader(self.lines(phase))
         try:
-            text_line = line.decode("utf-8")
-        except UnicodeDecodeError:
-            bad.add(number)
-            text_line = line.decode("utf-8", "replace")
-        if number == 1 and text_line.startswith("\ufeff"):
-            text_line = text_line[1:]
-        yield text_line
-
-
-def _records(data: bytes, kind: str, errors: _Errors) -> Iterator[tuple[int, list[str]]]:
-    """(physical line number, stripped fields in COLUMNS order) per data row; the header is line 1.
-
-    The header is read before this returns, so a file that cannot be imported fails at once.
-    """
-    required, optional = COLUMNS[kind]
-    bad_utf8: set[int] = set()
-    reader = csv.reader(_lines(data, bad_utf8))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportRefused(1, f"the file is empty: expected a header row {','.join(required)}") from None
-    except csv.Error as exc:
-        raise ImportRefused(1, f"unreadable CSV: {exc}") from None
-    if 1 in bad_utf8:
-        raise ImportRefused(1, "the header is not valid UTF-8")
-    names = [h.strip().lower() for h in header]
-    missing = [c for c in required if c not in names]
-    unknown = [n for n in names if n not in required + optional]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    problems = []
-    if missing:
-        problems.append(f"missing column(s) {', '.join(missing)}")
-    if unknown:
-        problems.append(f"unknown column(s) {', '.join(repr(n) for n in unknown)}")
-    if repeated:
-        problems.append(f"repeated column(s) {', '.join(repeated)}")
-    if problems:
-        raise ImportRefused(
-            1,
-            "; ".join(problems) + f" (expected {','.join(required + tuple(f'[{o}]' for o in optional))})",
-        )
-    positions = [names.index(c) for c in required] + [names.index(c) if c in names else -1 for c in optional]
-    width = len(names)
-    in_order = positions == list(range(width))
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        last = reader.line_num
-        try:
-            for row in reader:
-                line, last = last + 1, reader.line_num
-                if len(row) != width:
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue  # a blank line
-                    errors.add(line, f"expected {width} fields, got {len(row)}")
-                    continue
-                if bad_utf8 and any(n in bad_utf8 for n in range(line, last + 1)):
-                    errors.add(line, "not valid UTF-8")
-                    continue
-                if in_order:
-                    yield line, [v.strip() for v in row]
-                else:
-                    yield line, [row[p].strip() if p >= 0 else "" for p in positions]
+            header = next(reader)
+        except StopIteration:
+            raise ImportRefused(1, f"the file is empty: expected a header row {','.join(required)}") from None
         except csv.Error as exc:
-            raise ImportRefused(reader.line_num, f"unreadable CSV: {exc}") from None
+            raise ImportRefused(1, f"unreadable CSV: {exc}") from None
+        if 1 in self.bad_lines:
+            reason = self.bad_lines[1]
+            hint = "; if the file is GBK, pass --encoding gbk" if reason.endswith("UTF-8") else ""
+            raise ImportRefused(1, f"the header is {reason}{hint}")
+        expected = ",".join(required + tuple(f"[{o}]" for o in optional))
+        names = [h.strip().lower() for h in header]
+        if not set(names) & set(required + optional):
+            # most likely a first data row: its values (a national ID, a name) are not repeated here
+            raise ImportRefused(1, f"the first line is not a header; the file must start with {expected}")
+        missing = [c for c in required if c not in names]
+        unknown = [n for n in names if n not in required + optional]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        problems = []
+        if missing:
+            problems.append(f"missing column(s) {', '.join(missing)}")
+        if unknown:
+            problems.append(f"unknown column(s) {', '.join(repr(n[:40]) for n in unknown)}")
+        if repeated:
+            problems.append(f"repeated column(s) {', '.join(repeated)}")
+        if problems:
+            raise ImportRefused(1, "; ".join(problems) + f" (expected {expected})")
+        positions = [names.index(c) for c in required] + [
+            names.index(c) if c in names else -1 for c in optional
+        ]
+        width = len(names)
+        in_order = positions == list(range(width))
+        bad = self.bad_lines
 
-    return rows()
+        def rows() -> Iterator[tuple[int, list[str]]]:
+            last = reader.line_num
+            try:
+                for row in reader:
+                    line, last = last + 1, reader.line_num
+                    if bad and any(n in bad for n in range(line, last + 1)):
+                        errors.add(line, next(bad[n] for n in range(line, last + 1) if n in bad))
+                        continue
+                    if len(row) != width:
+                        if not row or (len(row) == 1 and not row[0].strip()):
+                            continue  # a blank line
+                        errors.add(line, f"expected {width} fields, got {len(row)}")
+                        continue
+                    if in_order:
+                        yield line, [v.strip() for v in row]
+                    else:
+                        yield line, [row[p].strip() if p >= 0 else "" for p in positions]
+            except csv.Error as exc:
+                raise ImportRefused(reader.line_num, f"unreadable CSV: {exc}") from None
+
+        return rows()
 
 
 # -- database helpers shared by the importer and the demo --------------------------------------
@@ -564,54 +633,59 @@ def import_csv(
     keys: pii.PiiKeys,
     policies: PolicySet,
     now: dt.datetime,
-    skip_bad: bool = False,
+    options: ImportOptions = ImportOptions(),
 ) -> ImportReport:
     """Validate every row of the file, then import it in the session's transaction.
 
     With bad rows and no `skip_bad` nothing is written (`refused`); with `skip_bad` the good rows
-    are written and the bad ones reported. Raises ImportRefused when the file cannot be read.
+    are written and the bad ones reported. With `skip_existing` a row equal to what is stored is
+    counted in `existing` and skipped, and a row that differs from it is a bad row. With `dry_run`
+    nothing is written at all. Raises ImportRefused when the file cannot be read.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     started = time.perf_counter()
-    report = ImportReport(kind=kind, file=path.name)
+    report = ImportReport(kind=kind, file=path.name, dry_run=options.dry_run)
     errors = _Errors()
+    source = _Source(path, options.encoding, options.progress)
     actor = f"import:{path.name}"
-    data = path.read_bytes()
     if kind == "practitioners":
-        imported = _import_practitioners(session, data, errors, keys=keys, now=now, skip_bad=skip_bad)
-        report.errors = errors.sorted()
-        if imported is None:
-            report.refused = True
-            report.seconds = time.perf_counter() - started
-            return report
-        report.rows = imported
+        imported = _import_practitioners(session, source, errors, report, keys=keys, now=now, options=options)
     else:
-        rows = _records(data, kind, errors)
+        rows = source.records(kind, errors)
         if kind == "institutions":
-            checked = _check_institutions(session, rows, errors)
+            checked = _check_institutions(session, rows, errors, skip_existing=options.skip_existing)
         else:
-            checked = _check_registrations(session, rows, errors, policies=policies)
-        report.errors = errors.sorted()
-        if report.errors and not skip_bad:
-            report.refused = True
-            report.seconds = time.perf_counter() - started
-            return report
+            checked = _check_registrations(
+                session, rows, errors, policies=policies, skip_existing=options.skip_existing
+            )
+        report.existing = len(checked.existing)
         good = [row for line, row in checked.rows if line not in errors]
-        if kind == "institutions":
-            _write_institutions(session, good, now=now)
-        else:
-            _write_registrations(session, checked, good, actor=actor, policies=policies, now=now)
-        report.rows = len(good)
-    _audit(
-        session,
-        actor=actor,
-        action=f"import.{kind}",
-        object_type="import",
-        object_id=path.name,
-        detail={"file": path.name, "rows": report.rows, "skipped": report.skipped},
-        now=now,
-    )
+        imported = None if errors.by_line and not options.skip_bad else len(good)
+        if imported is not None and not options.dry_run:
+            if kind == "institutions":
+                _write_institutions(session, good, now=now)
+            else:
+                _write_registrations(session, checked, good, actor=actor, policies=policies, now=now)
+    report.errors = errors.sorted()
+    report.undecodable = source.undecodable()
+    report.refused = imported is None
+    report.rows = imported or 0
+    if imported is not None and not options.dry_run:
+        _audit(
+            session,
+            actor=actor,
+            action=f"import.{kind}",
+            object_type="import",
+            object_id=path.name,
+            detail={
+                "file": path.name,
+                "rows": report.rows,
+                "skipped": report.skipped,
+                "existing": report.existing,
+            },
+            now=now,
+        )
     report.seconds = time.perf_counter() - started
     return report
 
@@ -621,6 +695,7 @@ class _Checked:
     rows: list[tuple[int, Any]]  # (line, validated row)
     people: dict[int, _Person] = field(default_factory=dict)
     institutions: dict[str, int] = field(default_factory=dict)
+    existing: set[int] = field(default_factory=set)  # lines equal to what is stored (skip_existing)
 
 
 def _check_code(errors: _Errors, line: int, what: str, value: str) -> bool:
@@ -637,7 +712,13 @@ def _check_name(errors: _Errors, line: int, value: str) -> None:
         errors.add(line, f"name is longer than 200 characters ({len(value)})")
 
 
-def _check_institutions(session: Session, rows: Iterator[tuple[int, list[str]]], errors: _Errors) -> _Checked:
+def _differences(stored: Sequence[Any], given: Sequence[Any], names: Sequence[str]) -> str:
+    return ", ".join(name for name, a, b in zip(names, stored, given, strict=True) if a != b)
+
+
+def _check_institutions(
+    session: Session, rows: Iterator[tuple[int, list[str]]], errors: _Errors, *, skip_existing: bool = False
+) -> _Checked:
     checked: list[tuple[int, Any]] = []
     seen: dict[str, int] = {}
     for line, (code, name, kind, region) in rows:
@@ -652,10 +733,19 @@ def _check_institutions(session: Session, rows: Iterator[tuple[int, list[str]]],
         if REGION_RE.fullmatch(region) is None:
             errors.add(line, f"region_code {region!r} must be 6 digits (行政区划代码, e.g. 130100)")
         checked.append((line, (code, name, kind, region)))
-    existing = {c for (c,) in _select_in(session, select(Institution.code), Institution.code, list(seen))}
-    for code in sorted(existing, key=seen.__getitem__):
-        errors.add(seen[code], f"institution {code} already exists")
-    return _Checked(checked)
+    stored = select(Institution.code, Institution.name, Institution.kind, Institution.region_code)
+    given = {line: row for line, row in checked}
+    existing = set()
+    for code, *values in _select_in(session, stored, Institution.code, list(seen)):
+        line = seen[code]
+        differs = _differences(values, given[line][1:], ("name", "kind", "region_code"))
+        if skip_existing and not differs:
+            existing.add(line)
+        elif skip_existing:
+            errors.add(line, f"institution {code} exists with another {differs}")
+        else:
+            errors.add(line, f"institution {code} already exists")
+    return _Checked([(line, row) for line, row in checked if line not in existing], existing=existing)
 
 
 def _write_institutions(session: Session, rows: Sequence[tuple[str, str, str, str]], *, now) -> list[int]:
@@ -683,6 +773,7 @@ class _PractitionerRows:
     def __init__(
         self, keys: pii.PiiKeys, errors: _Errors, *, write: bool, skip_bad: bool, skip_lines=frozenset()
     ):
+        self.keys = keys
         self.index_of = national_id_index(keys)
         self.errors = errors
         self.write = write
@@ -690,14 +781,17 @@ class _PractitionerRows:
         self.skip_lines = skip_lines
         self.seen_codes: dict[str, int] = {}
         self.seen_ids: dict[str, int] = {}
+        self.rows: dict[int, tuple[str, str, str]] = {}  # line -> (name, category, number), when kept
+        self.checked: list[int] = []  # lines whose national ID was valid and new in the file
         self.ids: list[int] = []
         self.codes: list[str] = []
 
     def good(
-        self, rows: Iterator[tuple[int, list[str]]], ids: Iterator[int]
+        self, rows: Iterator[tuple[int, list[str]]], ids: Iterator[int], *, keep: bool = False
     ) -> Iterator[tuple[int, NewPractitioner]]:
         errors, add = self.errors, self.errors.add
-        seen_codes, seen_ids, skip_lines = self.seen_codes, self.seen_ids, self.skip_lines
+        seen_codes, seen_ids, skip_lines, kept = self.seen_codes, self.seen_ids, self.skip_lines, self.rows
+        checked = self.checked
         normalise, invalid, index_of = pii.normalise_national_id, pii.InvalidNationalId, self.index_of
         code_ok = CODE_RE.fullmatch
         for line, (code, name, id_number, category) in rows:
@@ -726,6 +820,9 @@ class _PractitionerRows:
             if first != line:
                 add(line, f"id_number is the same national ID as on line {first}")
                 continue
+            checked.append(line)
+            if keep:
+                kept[line] = (name, category, national_id)
             if bad or not self.write or line in skip_lines or (errors.by_line and not self.skip_bad):
                 continue
             pid = next(ids)
@@ -733,61 +830,102 @@ class _PractitionerRows:
             self.codes.append(code)
             yield pid, NewPractitioner(code, name, category, national_id, index)
 
-    def database_conflicts(self, session: Session) -> None:
-        """Codes and national IDs the database already holds: bad rows too."""
+    def database_conflicts(self, session: Session, *, skip_existing: bool = False) -> set[int]:
+        """Codes and national IDs the database already holds are bad rows; with `skip_existing`
+        a row equal to the stored person is not, and its line is returned among the existing.
+
+        While the index key is rotated a stored national ID may be indexed under either key, so
+        the previous key's indexes are looked up too.
+        """
         seen_codes, seen_ids = self.seen_codes, self.seen_ids
-        for (code,) in _select_in(session, select(Practitioner.code), Practitioner.code, list(seen_codes)):
-            self.errors.add(seen_codes[code], f"practitioner {code} already exists")
-        query = select(Practitioner.national_id_index)
-        for (index,) in _select_in(session, query, Practitioner.national_id_index, list(seen_ids)):
-            self.errors.add(seen_ids[index], "id_number is already held by another practitioner")
+        existing: set[int] = set()
+        stored = select(
+            Practitioner.code, Practitioner.name, Practitioner.category, Practitioner.national_id_index
+        )
+        for code, name, category, index in _select_in(session, stored, Practitioner.code, list(seen_codes)):
+            line = seen_codes[code]
+            given = self.rows.get(line)
+            if not skip_existing or given is None:
+                self.errors.add(line, f"practitioner {code} already exists")
+                continue
+            same_number = index in pii.blind_indexes(self.keys, given[2])
+            differs = _differences((name, category, same_number), (given[0], given[1], True), _PERSON_FIELDS)
+            if differs:
+                self.errors.add(line, f"practitioner {code} exists with another {differs}")
+            else:
+                existing.add(line)
+        by_index = dict(seen_ids)
+        if self.keys.previous_index_key is not None:
+            by_index |= {pii.blind_indexes(self.keys, row[2])[-1]: line for line, row in self.rows.items()}
+        query = select(Practitioner.code, Practitioner.national_id_index)
+        for code, index in _select_in(session, query, Practitioner.national_id_index, list(by_index)):
+            line = by_index[index]
+            if line not in existing and seen_codes.get(code) != line:
+                self.errors.add(line, "id_number is already held by another practitioner")
+        return existing
 
 
+_PERSON_FIELDS = ("name", "category", "id_number")
 _CONFLICTS = (IntegrityError, psycopg.errors.IntegrityError)
 
 
 def _import_practitioners(
-    session: Session, data: bytes, errors: _Errors, *, keys: pii.PiiKeys, now: dt.datetime, skip_bad: bool
+    session: Session,
+    source: _Source,
+    errors: _Errors,
+    report: ImportReport,
+    *,
+    keys: pii.PiiKeys,
+    now: dt.datetime,
+    options: ImportOptions,
 ) -> int | None:
-    """Import a practitioners file; None when refused (bad rows and no `skip_bad`).
+    """Import a practitioners file; the number imported, or None when refused.
 
     The usual case is one pass: rows are checked, encrypted and copied as they are read, inside a
     savepoint, and the unique indexes find codes and national IDs the database already holds. A
     refused file is rolled back to the savepoint. If the database does hold some (a unique
     violation), the savepoint is rolled back and the careful way is taken: check every row first,
-    ask the database about every code and national ID, then write the good rows.
+    ask the database about every code and national ID, then write the good rows. A dry run, and
+    an import while the index key is rotated (the unique index cannot see a number indexed under
+    the previous key), take the careful way from the start.
     """
-    capacity = data.count(b"\n") + 1  # at least as many as the data rows
-    rows = _records(data, "practitioners", errors)
-    ids = iter(reserve_ids(session, Practitioner.__table__, capacity))
-    check = _PractitionerRows(keys, errors, write=True, skip_bad=skip_bad)
-    savepoint = session.begin_nested()
-    try:
-        write_practitioners(session, check.good(rows, ids), keys=keys, now=now)
-    except _CONFLICTS:
-        savepoint.rollback()
-    else:
-        if errors.by_line and not skip_bad:
+    skip_bad = options.skip_bad
+    capacity = source.count_lines()
+    if not options.dry_run and keys.previous_index_key is None:
+        rows = source.records("practitioners", errors, phase="importing")
+        ids = iter(reserve_ids(session, Practitioner.__table__, capacity))
+        check = _PractitionerRows(keys, errors, write=True, skip_bad=skip_bad)
+        savepoint = session.begin_nested()
+        try:
+            write_practitioners(session, check.good(rows, ids), keys=keys, now=now)
+        except _CONFLICTS:
             savepoint.rollback()
-            check.database_conflicts(session)
-            return None
-        insert_empty_snapshots(session, check.ids, check.codes, now=now)
-        savepoint.commit()
-        return len(check.ids)
-    errors.by_line.clear()
+        else:
+            if errors.by_line and not skip_bad:
+                savepoint.rollback()
+                check.database_conflicts(session)
+                return None
+            insert_empty_snapshots(session, check.ids, check.codes, now=now)
+            savepoint.commit()
+            return len(check.ids)
+        errors.by_line.clear()
     check = _PractitionerRows(keys, errors, write=False, skip_bad=skip_bad)
-    for _ in check.good(_records(data, "practitioners", errors), iter(())):
+    # the rows themselves are kept only when the database's must be compared with them
+    keep = options.skip_existing or keys.previous_index_key is not None
+    for _ in check.good(source.records("practitioners", errors), iter(()), keep=keep):
         pass
-    check.database_conflicts(session)
+    existing = check.database_conflicts(session, skip_existing=options.skip_existing)
+    report.existing = len(existing)
     if errors.by_line and not skip_bad:
         return None
+    if options.dry_run:
+        return sum(1 for line in check.checked if line not in errors and line not in existing)
     check = _PractitionerRows(
-        keys, _Errors(), write=True, skip_bad=True, skip_lines=frozenset(errors.by_line)
+        keys, _Errors(), write=True, skip_bad=True, skip_lines=frozenset(errors.by_line) | existing
     )
     ids = iter(reserve_ids(session, Practitioner.__table__, capacity))
-    write_practitioners(
-        session, check.good(_records(data, "practitioners", check.errors), ids), keys=keys, now=now
-    )
+    rows = source.records("practitioners", check.errors, phase="importing")
+    write_practitioners(session, check.good(rows, ids), keys=keys, now=now)
     insert_empty_snapshots(session, check.ids, check.codes, now=now)
     return len(check.ids)
 
@@ -813,6 +951,7 @@ def _check_registrations(
     errors: _Errors,
     *,
     policies: PolicySet,
+    skip_existing: bool = False,
 ) -> _Checked:
     parsed: list[tuple[int, str, str, dt.date, dt.date | None]] = []
     for line, (person, institution, start_text, end_text) in rows:
@@ -848,6 +987,7 @@ def _check_registrations(
             if not (span.end is not None and span.end <= span.start):
                 held[(pid, span.institution_code)].append((span.start, span.end, None))
     checked: list[tuple[int, Any]] = []
+    existing: set[int] = set()
     for line, person, institution, start, end in parsed:
         pid, iid = people_ids.get(person), institutions.get(institution)
         if pid is None:
@@ -857,6 +997,17 @@ def _check_registrations(
         if pid is None or iid is None:
             continue
         clash = next((h for h in held[(pid, institution)] if _overlaps(start, end, h[0], h[1])), None)
+        if clash is not None and skip_existing and clash[2] is None and clash[0] == start:
+            if clash[1] == end:
+                existing.add(line)
+            else:
+                stored_end = clash[1].isoformat() if clash[1] else "none"
+                errors.add(
+                    line,
+                    f"registration of {person} at {institution} from {start.isoformat()} exists with another "
+                    f"end_date ({stored_end})",
+                )
+            continue
         if clash is not None:
             since = clash[0].isoformat()
             where = f"line {clash[2]}" if clash[2] is not None else "the database"
@@ -879,7 +1030,7 @@ def _check_registrations(
             continue
         held[(pid, institution)].append((start, end, line))
         checked.append((line, (pid, iid, institution, start, end)))
-    return _Checked(checked, people=people, institutions=institutions)
+    return _Checked(checked, people=people, institutions=institutions, existing=existing)
 
 
 def _write_registrations(

@@ -142,13 +142,16 @@ def create_practitioner(
         national_id = pii.normalise_national_id(cmd.id_number)
     except pii.InvalidNationalId as exc:
         raise RuleViolation(str(exc), rule="docs/rules.md rule 2 (GB 11643)", field="id_number") from None
-    index = pii.blind_index(keys, national_id)
+    # while the index key is rotated a stored number may be under either key (pii.blind_indexes)
+    indexes = pii.blind_indexes(keys, national_id)
+    index = indexes[0]
     existing = queries.lock_practitioner(session, cmd.code)
     if existing is not None:
-        if (existing.name, existing.category, existing.national_id_index) != (cmd.name, cmd.category, index):
+        same = (existing.name, existing.category) == (cmd.name, cmd.category)
+        if not same or existing.national_id_index not in indexes:
             raise DuplicatePractitioner(f"practitioner {cmd.code} exists with different data", code=cmd.code)
         return Created(existing, created=False)
-    if session.scalar(select(Practitioner.id).where(Practitioner.national_id_index == index)) is not None:
+    if session.scalar(select(Practitioner.id).where(Practitioner.national_id_index.in_(indexes))) is not None:
         raise DuplicatePractitioner("this national ID number is already held by another practitioner code")
     practitioner = Practitioner(
         code=cmd.code,
@@ -380,10 +383,13 @@ def _registration_changed(
 
 def _holds_national_id(keys: pii.PiiKeys, practitioner: Practitioner | None, id_number: str) -> bool:
     try:
-        index = pii.blind_index(keys, pii.normalise_national_id(id_number))
+        # while the index key is rotated, the stored index may be under either key
+        indexes = pii.blind_indexes(keys, pii.normalise_national_id(id_number))
     except pii.InvalidNationalId:
         return False
-    return practitioner is not None and hmac.compare_digest(index, practitioner.national_id_index)
+    return practitioner is not None and any(
+        hmac.compare_digest(index, practitioner.national_id_index) for index in indexes
+    )
 
 
 def _require_own_institution(principal: Principal, institution_code: str) -> None:

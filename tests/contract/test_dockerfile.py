@@ -100,3 +100,47 @@ def test_the_dockerignore_keeps_the_virtualenv_and_git_history_out_of_the_contex
     patterns = _ignore_patterns()
     assert ".venv" in patterns
     assert ".git" in patterns
+
+
+def _stage(instructions: list[Instruction], name: str) -> list[Instruction]:
+    starts = [i for i, item in enumerate(instructions) if item["instruction"] == "FROM"]
+    for begin, end in zip(starts, [*starts[1:], len(instructions)], strict=True):
+        if instructions[begin]["value"].split()[-1] == name:
+            return instructions[begin:end]
+    raise AssertionError(f"no stage named {name}")
+
+
+def _position(stage: list[Instruction], instruction: str, pattern: str) -> int:
+    found = [
+        i
+        for i, item in enumerate(stage)
+        if item["instruction"] == instruction and re.search(pattern, item["value"])
+    ]
+    assert found, f"no {instruction} matching {pattern!r}"
+    return found[0]
+
+
+def test_dependencies_come_from_the_lock_file_before_the_code_is_copied(instructions: list[Instruction]):
+    builder = _stage(instructions, "builder")
+    copy_lock = _position(builder, "COPY", r"(^|\s)requirements\.lock\s")
+    install_lock = _position(builder, "RUN", r"pip install .*--require-hashes -r requirements\.lock")
+    copy_code = _position(builder, "COPY", r"points_service/")
+    install_project = _position(builder, "RUN", r"pip install .*--no-deps \.")
+    # a code change must invalidate only the layers after the dependencies
+    assert copy_lock < install_lock < copy_code < install_project
+    assert "points_service" not in builder[copy_lock]["value"]
+
+
+def test_the_lock_file_is_part_of_the_build_context() -> None:
+    patterns = _ignore_patterns()
+    assert not {"requirements.lock", "*.lock", "requirements*", "requirements*.lock"} & patterns
+
+
+def test_the_sqlite_default_folder_belongs_to_the_service_user(final_stage: list[Instruction]) -> None:
+    workdir = [item["value"].strip() for item in final_stage if item["instruction"] == "WORKDIR"][-1]
+    user = [item["value"].strip() for item in final_stage if item["instruction"] == "USER"][-1]
+    uid = user.split(":", 1)[0]
+    # the default database is var/points.db under the folder holding migrations/ (the WORKDIR)
+    chown = _position(final_stage, "RUN", rf"chown (-R )?{uid}(:\d+)? {re.escape(workdir)}/var(\s|$)")
+    assert chown < _position(final_stage, "USER", re.escape(user))
+    assert _position(final_stage, "COPY", r"migrations/") < chown

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 import weakref
+from pathlib import Path
 
 import pytest
+from gunicorn.config import Config
 
 from points_service import gunicorn_conf
 
@@ -69,3 +81,168 @@ def test_web_workers_must_be_a_positive_integer(configured, raw):
 def test_workers_and_threads_come_from_the_environment(configured):
     conf = configured(POINTS_WEB_WORKERS="3", POINTS_WEB_THREADS="5")
     assert (conf.workers, conf.threads) == (3, 5)
+
+
+# -- logs, the server's own folder, the control socket ---------------------------------------------
+
+
+def test_gunicorn_logs_its_own_messages_through_the_json_formatter(configured):
+    conf = configured(POINTS_LOG_LEVEL="debug")
+    config = conf.logconfig_dict
+    handlers = {config["loggers"][name]["handlers"][0] for name in ("gunicorn.error", "gunicorn.access")}
+    (handler,) = handlers
+    formatter = config["formatters"][config["handlers"][handler]["formatter"]]
+    assert formatter == {"()": "points_service.logs.json_formatter"}
+    assert config["loggers"]["gunicorn.error"]["level"] == "DEBUG"
+    assert config["loggers"]["gunicorn.error"]["propagate"] is False  # one line, not two
+
+    from points_service.logs import json_formatter
+
+    record = logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "Booting worker: %s", (7,), None)
+    line = json.loads(json_formatter().format(record))
+    assert line["event"] == "Booting worker: 7"
+    assert (line["logger"], line["level"]) == ("gunicorn.error", "info") and "timestamp" in line
+
+
+class _Server:
+    """What the hooks use of gunicorn's arbiter: its real settings object and a logger."""
+
+    def __init__(self, **settings):
+        self.cfg = Config()
+        for name, value in settings.items():
+            self.cfg.set(name, value)
+        self.warnings: list[str] = []
+        self.log = self
+
+    def warning(self, message, *args):
+        self.warnings.append(message % args)
+
+
+@pytest.fixture
+def tmp_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    return tmp_path
+
+
+def test_each_server_gets_its_own_folder_for_metrics_and_control_socket_and_removes_it(configured, tmp_dir):
+    first, second = _Server(), _Server()
+    conf = configured()
+    conf.when_ready(first)
+    folder = Path(first.cfg.control_socket).parent
+    assert folder.parent == tmp_dir and folder.name.startswith(f"points-server-{os.getpid()}-")
+    assert Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]) == folder / "metrics"
+    assert (folder / "metrics").is_dir()
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    conf = configured()
+    conf.when_ready(second)
+    assert Path(second.cfg.control_socket).parent != folder
+    conf.on_exit(second)
+    assert not Path(second.cfg.control_socket).parent.exists()
+
+
+def test_a_control_socket_the_operator_chose_is_kept(configured, tmp_dir):
+    server = _Server(control_socket=str(tmp_dir / "mine.ctl"))
+    configured().when_ready(server)
+    assert server.cfg.control_socket == str(tmp_dir / "mine.ctl")
+
+
+def test_a_metrics_folder_the_operator_chose_is_emptied_and_kept(configured, tmp_dir, monkeypatch):
+    mine = tmp_dir / "metrics"
+    mine.mkdir()
+    (mine / "counter_123.db").write_bytes(b"old")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(mine))
+    conf = configured()
+    server = _Server()
+    conf.when_ready(server)
+    assert list(mine.iterdir()) == []
+    conf.on_exit(server)
+    assert mine.is_dir()
+
+
+def test_the_folder_of_a_killed_server_is_removed_by_the_next_one(configured, tmp_dir):
+    with subprocess.Popen(["true"]) as gone:  # a pid that has exited
+        gone.wait()
+    abandoned = tmp_dir / f"points-server-{gone.pid}-abc"
+    abandoned.mkdir()
+    living = tmp_dir / f"points-server-{os.getpid()}-def"
+    living.mkdir()
+    configured().when_ready(_Server())
+    assert not abandoned.exists() and living.exists()
+
+
+@pytest.mark.parametrize(
+    ("workers", "env", "warned"),
+    [
+        (4, {}, True),
+        (1, {}, False),
+        (4, {"POINTS_REDIS_URL": "redis://127.0.0.1:6379/0"}, False),
+        (4, {"POINTS_RATE_LIMIT": ""}, False),
+    ],
+)
+def test_several_workers_without_redis_log_one_warning_about_the_rate_limit(
+    configured, tmp_dir, monkeypatch, workers, env, warned
+):
+    monkeypatch.delenv("POINTS_REDIS_URL", raising=False)
+    monkeypatch.delenv("POINTS_RATE_LIMIT", raising=False)
+    server = _Server(workers=workers)
+    configured(**env).when_ready(server)
+    assert len(server.warnings) == int(warned)
+    if warned:
+        assert "POINTS_REDIS_URL" in server.warnings[0] and "4 workers" in server.warnings[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_real_gunicorn_logs_json_uses_its_own_folder_and_leaves_nothing_behind(tmp_path):
+    from points_service.cli import upgrade_database
+
+    url = f"sqlite:///{tmp_path / 'points.db'}"
+    upgrade_database(url)
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("POINTS_")},
+        "POINTS_DATABASE_URL": url,
+        "TMPDIR": str(tmp_path),
+        "HOME": "/nonexistent",  # like the image's user: gunicorn's default socket place is unwritable
+        "POINTS_WEB_WORKERS": "2",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("XDG_RUNTIME_DIR", None)
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    argv = [gunicorn, "-c", "python:points_service.gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
+    server = subprocess.Popen(
+        [*argv, "points_service.wsgi:app"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("gunicorn did not answer")
+        (folder,) = tmp_path.glob(f"points-server-{server.pid}-*")
+        assert (folder / "gunicorn.ctl").is_socket() and (folder / "metrics").is_dir()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # every line is JSON
+    gunicorn_lines = [line["event"] for line in lines if line["logger"] == "gunicorn.error"]
+    assert any(e.startswith("Starting gunicorn") for e in gunicorn_lines)
+    assert any("Control socket listening at " + str(folder) in e for e in gunicorn_lines)
+    assert not any("Failed to start control socket" in e for e in gunicorn_lines)
+    assert any("2 workers without POINTS_REDIS_URL" in e for e in gunicorn_lines)
+    assert not list(tmp_path.glob("points-server-*"))

@@ -15,7 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from click.testing import CliRunner
 
 from points_service import scheduler as scheduler_module
-from points_service.cli import main
+from points_service.cli import main, upgrade_database
 from points_service.settings import Settings
 
 SESSIONS, PII = object(), object()  # building the scheduler must not touch the database
@@ -143,8 +143,8 @@ def test_scheduler_run_builds_the_scheduler_and_stops_quietly_on_ctrl_c(tmp_path
 
     monkeypatch.setattr(scheduler_module, "build_scheduler", fake_build)
     monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
-    result = CliRunner(env={"POINTS_DATABASE_URL": f"sqlite:///{tmp_path / 'sched.db'}"}).invoke(
-        main, ["scheduler", "run"]
-    )
+    url = f"sqlite:///{tmp_path / 'sched.db'}"
+    upgrade_database(url)  # the scheduler refuses a database that was never migrated
+    result = CliRunner(env={"POINTS_DATABASE_URL": url}).invoke(main, ["scheduler", "run"])
     assert result.exit_code == 0, result.output
     assert started == [True]

@@ -134,7 +134,7 @@ def test_institutions_with_bad_rows_import_nothing_then_skip_bad_imports_the_goo
             .where(AuditEvent.action == "import.institutions")
             .order_by(AuditEvent.id.desc())
         ).first()
-        assert audit.detail == {"file": "institutions.csv", "rows": 2, "skipped": 4}
+        assert audit.detail == {"file": "institutions.csv", "rows": 2, "skipped": 4, "existing": 0}
 
     again = cli("import", "institutions", str(path))  # every good row now exists
     assert again.exit_code == 1
@@ -196,7 +196,8 @@ def test_practitioners_with_bad_rows_import_nothing_then_skip_bad_imports_the_go
     assert again.exit_code == 1
     bad = _bad_lines(again.stderr)
     assert sorted(bad) == [2, 3, 4, 5, 6, 7]
-    assert "already exists" in bad[2] and "already held" in bad[5]
+    # a person's own national ID is not "held by another"; only the code is reported
+    assert "already exists" in bad[2] and "already exists" in bad[5] and "already held" not in bad[5]
     skipped = cli("import", "practitioners", str(path), "--skip-bad")
     assert skipped.exit_code == 0 and "imported 0 practitioners" in skipped.stdout
     assert _count(sessions, Practitioner, Practitioner.code, tag) == 2
@@ -406,3 +407,253 @@ def test_demo_seed_writes_a_ledger_whose_snapshots_are_the_rules(cli, sessions):
 
     again = cli("demo", "seed", "--practitioners", "10", "--violations", "0", "--seed", "7")
     assert again.exit_code != 0 and "already" in again.output
+
+
+# -- imports a person can run twice and watch ----------------------------------------------------------
+
+
+def _lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_rerunning_yesterdays_files_with_skip_existing_is_a_no_op(cli, sessions, tmp_path, tag):
+    institutions = _csv(
+        tmp_path, "i.csv", ["code,name,kind,region_code", f"{tag}H1,一院,medical_institution,130100"]
+    )
+    people = _csv(
+        tmp_path,
+        "p.csv",
+        ["code,name,id_number,category"] + [f"{tag}S{n},人{n},{_id(5000 + n)},nurse" for n in range(1, 4)],
+    )
+    registrations = _csv(
+        tmp_path,
+        "r.csv",
+        ["practitioner_code,institution_code,start_date,end_date"]
+        + [f"{tag}S{n},{tag}H1,2025-01-0{n},{'2025-06-01' if n == 3 else ''}" for n in range(1, 4)],
+    )
+    for kind, path in (
+        ("institutions", institutions),
+        ("practitioners", people),
+        ("registrations", registrations),
+    ):
+        assert cli("import", kind, str(path)).exit_code == 0
+        again = cli("import", kind, str(path), "--skip-existing")
+        assert again.exit_code == 0, again.output
+        assert _bad_lines(again.stderr) == {}
+        assert f"imported 0 {kind}" in again.stdout
+        assert "already there, skipped" in again.stdout
+    assert _count(sessions, Practitioner, Practitioner.code, tag) == 3
+    with sessions() as s:
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(Registration)
+                .where(Registration.created_by == "import:r.csv")
+            )
+            == 3
+        )
+
+
+def test_with_skip_existing_a_row_that_differs_from_what_is_stored_is_a_bad_row(cli, sessions, tmp_path, tag):
+    number, other = _id(6001), _id(6002)
+    first = _csv(
+        tmp_path,
+        "first.csv",
+        ["code,name,id_number,category", f"{tag}D1,张三,{number},nurse", f"{tag}D2,李四,{_id(6003)},nurse"],
+    )
+    assert cli("import", "practitioners", str(first)).exit_code == 0
+    changed = _csv(
+        tmp_path,
+        "changed.csv",
+        [
+            "code,name,id_number,category",
+            f"{tag}D1,张三,{other},nurse",  # 2: another national ID under the same code
+            f"{tag}D2,李四四,{_id(6003)},pharmacist",  # 3: another name and category
+            f"{tag}D3,王五,{number},nurse",  # 4: D1's national ID under a new code
+            f"{tag}D4,赵六,{_id(6004)},nurse",  # 5: new
+        ],
+    )
+    result = cli("import", "practitioners", str(changed), "--skip-existing")
+    assert result.exit_code == 1
+    bad = _bad_lines(result.stderr)
+    assert sorted(bad) == [2, 3, 4]
+    assert "exists with another id_number" in bad[2]
+    assert "exists with another name, category" in bad[3]
+    assert "already held by another practitioner" in bad[4]
+    assert number not in result.output and other not in result.output
+    done = cli("import", "practitioners", str(changed), "--skip-existing", "--skip-bad")
+    assert done.exit_code == 0 and "imported 1 practitioners" in done.stdout
+    assert _count(sessions, Practitioner, Practitioner.code, tag) == 3
+
+    institutions = _csv(
+        tmp_path, "i.csv", ["code,name,kind,region_code", f"{tag}I,Clinic,medical_institution,130100"]
+    )
+    assert cli("import", "institutions", str(institutions)).exit_code == 0
+    moved = _csv(
+        tmp_path, "i2.csv", ["code,name,kind,region_code", f"{tag}I,Clinic,medical_institution,630100"]
+    )
+    refused = cli("import", "institutions", str(moved), "--skip-existing")
+    assert refused.exit_code == 1 and "exists with another region_code" in _bad_lines(refused.stderr)[2]
+
+    spans = _csv(
+        tmp_path, "r.csv", ["practitioner_code,institution_code,start_date", f"{tag}D1,{tag}I,2025-01-01"]
+    )
+    assert cli("import", "registrations", str(spans)).exit_code == 0
+    ended = _csv(
+        tmp_path,
+        "r2.csv",
+        ["practitioner_code,institution_code,start_date,end_date", f"{tag}D1,{tag}I,2025-01-01,2025-09-01"],
+    )
+    refused = cli("import", "registrations", str(ended), "--skip-existing")
+    assert refused.exit_code == 1 and "exists with another end_date (none)" in _bad_lines(refused.stderr)[2]
+
+
+def _gbk_file(tmp_path: Path, tag: str) -> Path:
+    path = tmp_path / "his-export.csv"
+    rows = ["code,name,id_number,category"] + [
+        f"{tag}G{n},张{n}伟,{_id(7000 + n)},physician" for n in range(1, 4)
+    ]
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode("gbk"))
+    return path
+
+
+def test_a_gbk_file_is_refused_with_the_hint_to_pass_encoding_gbk_and_then_imported(
+    cli, sessions, tmp_path, tag
+):
+    path = _gbk_file(tmp_path, tag)
+    refused = cli("import", "practitioners", str(path))
+    assert refused.exit_code == 1
+    assert {n: "not valid UTF-8" in line for n, line in _bad_lines(refused.stderr).items()} == {
+        2: 1,
+        3: 1,
+        4: 1,
+    }
+    assert "3 line(s) not UTF-8; if the file is GBK, pass --encoding gbk" in refused.stderr
+    assert "Traceback" not in refused.output
+
+    done = cli("import", "practitioners", str(path), "--encoding", "gbk")
+    assert done.exit_code == 0, done.output
+    with sessions() as s:
+        names = set(s.scalars(select(Practitioner.name).where(Practitioner.code.like(f"{tag}G%"))))
+    assert names == {"张1伟", "张2伟", "张3伟"}
+
+
+def test_a_header_that_is_not_utf8_is_refused_with_the_hint_at_once(cli, tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_bytes("编码,姓名\n".encode("gbk"))
+    result = cli("import", "institutions", str(path))
+    assert result.exit_code == 1
+    assert "line 1: the header is not valid UTF-8; if the file is GBK, pass --encoding gbk" in result.stderr
+    assert len(_lines(result.stderr)) == 2
+
+
+def test_an_unknown_or_unusable_encoding_is_refused_in_one_line(cli, tmp_path):
+    path = _csv(tmp_path, "i.csv", ["code,name,kind,region_code"])
+    for encoding, said in (("klingon", "unknown encoding"), ("utf-16", "convert the file to UTF-8")):
+        result = CliRunner().invoke(main, ["import", "institutions", str(path), "--encoding", encoding])
+        assert result.exit_code == 2 and said in result.output and len(_lines(result.output)) <= 3
+
+
+def test_dry_run_checks_against_the_database_and_writes_nothing(cli, sessions, tmp_path, tag):
+    known = _csv(tmp_path, "k.csv", ["code,name,id_number,category", f"{tag}Y1,甲,{_id(8001)},nurse"])
+    assert cli("import", "practitioners", str(known)).exit_code == 0
+    path = _csv(
+        tmp_path,
+        "dry.csv",
+        [
+            "code,name,id_number,category",
+            f"{tag}Y2,乙,{_id(8002)},nurse",
+            f"{tag}Y3,丙,{_id(8003)},nurse",
+            f"{tag}Y1,甲,{_id(8001)},nurse",  # 4: stored already
+        ],
+    )
+    with sessions() as s:
+        audits = s.scalar(select(func.count()).select_from(AuditEvent))
+    refused = cli("import", "practitioners", str(path), "--dry-run")
+    assert refused.exit_code == 1 and sorted(_bad_lines(refused.stderr)) == [4]
+    assert "nothing would be imported" in refused.stderr
+    fine = cli("import", "practitioners", str(path), "--dry-run", "--skip-existing")
+    assert fine.exit_code == 0, fine.output
+    assert "dry run: 2 practitioners from dry.csv would be imported; 1 already there" in fine.stdout
+    assert "nothing was written" in fine.stdout
+    for kind, lines in (
+        ("institutions", ["code,name,kind,region_code", f"{tag}YH,医院,medical_institution,130100"]),
+        ("registrations", ["practitioner_code,institution_code,start_date", f"{tag}Y1,{tag}NOPE,2025-01-01"]),
+    ):
+        result = cli("import", kind, str(_csv(tmp_path, f"{kind}.csv", lines)), "--dry-run", "--skip-bad")
+        assert result.exit_code == 0 and "nothing was written" in result.stdout
+    assert _count(sessions, Practitioner, Practitioner.code, tag) == 1
+    assert _count(sessions, Institution, Institution.code, tag) == 0
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == audits
+
+
+def test_a_file_without_a_header_is_refused_without_echoing_its_first_row(cli, tmp_path, tag):
+    number = _id(9001)
+    path = _csv(
+        tmp_path, "noheader.csv", [f"{tag}N1,孙悟空,{number},nurse", f"{tag}N2,猪八戒,{_id(9002)},nurse"]
+    )
+    result = cli("import", "practitioners", str(path))
+    assert result.exit_code == 1
+    assert (
+        "the first line is not a header; the file must start with code,name,id_number,category"
+        in result.stderr
+    )
+    assert number not in result.output and number[4:14] not in result.output and "孙悟空" not in result.output
+
+
+def test_no_error_ever_prints_a_national_id_whatever_column_it_is_in(cli, tmp_path, tag):
+    number = _id(9101)
+    path = _csv(
+        tmp_path,
+        "swapped.csv",
+        ["code,name,id_number,category", f"{number},{tag},{number}x,nurse", f"{tag}Q,{number},bad,{number}"],
+    )
+    result = cli("import", "practitioners", str(path))
+    assert result.exit_code == 1 and sorted(_bad_lines(result.stderr)) == [2, 3]
+    assert number not in result.output
+    assert number[0] + "*" * 16 + number[-1] in result.output  # masked as everywhere else
+
+
+def test_a_nul_in_a_field_is_a_bad_row_not_a_traceback(cli, sessions, tmp_path, tag):
+    path = tmp_path / "nul.csv"
+    path.write_text(
+        f"code,name,kind,region_code\n{tag}Z1,ok,medical_institution,130100\n{tag}Z2,a\x00b,medical_institution,130100\n",
+        "utf-8",
+    )
+    refused = cli("import", "institutions", str(path))
+    assert refused.exit_code == 1 and "NUL" in _bad_lines(refused.stderr)[3]
+    done = cli("import", "institutions", str(path), "--skip-bad")
+    assert done.exit_code == 0 and "imported 1 institutions" in done.stdout
+    people = tmp_path / "nul-people.csv"
+    people.write_text(f"code,name,id_number,category\n{tag}Z3,x\x00,{_id(9201)},nurse\n", "utf-8")
+    result = cli("import", "practitioners", str(people))
+    assert result.exit_code == 1 and "NUL" in _bad_lines(result.stderr)[2]
+
+
+def test_the_file_is_read_as_it_goes_never_whole(cli, sessions, tmp_path, tag, monkeypatch):
+    path = _csv(tmp_path, "s.csv", ["code,name,id_number,category", f"{tag}W1,甲,{_id(9301)},nurse"])
+
+    def whole(*_, **__):
+        raise AssertionError("the file was read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", whole)
+    assert cli("import", "practitioners", str(path)).exit_code == 0
+    assert _count(sessions, Practitioner, Practitioner.code, tag) == 1
+
+
+def test_the_status_line_says_how_far_how_fast_and_how_long_still():
+    from points_service.cli_bulk import progress_line
+
+    line = progress_line("importing", 500, 1000, 10_000, 2.0)
+    assert line == "importing  50%  10,000 rows  5,000 rows/s  0:02 left"
+    assert progress_line("checking", 0, 1000, 0, 0.0).endswith("0 rows/s  0:00 left")
+
+
+def test_no_status_line_is_drawn_when_stderr_is_not_a_terminal_and_the_summary_says_the_rate(
+    cli, tmp_path, tag
+):
+    path = _csv(tmp_path, "q.csv", ["code,name,kind,region_code", f"{tag}T,T,medical_institution,130100"])
+    result = cli("import", "institutions", str(path))
+    assert result.exit_code == 0 and "\r" not in result.output
+    assert "rows/s" in result.stdout and result.stderr == ""

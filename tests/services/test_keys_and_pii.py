@@ -503,14 +503,19 @@ def test_rotating_the_encryption_key_re_encrypts_everything_and_the_old_key_can_
     assert {blob_key_id(c) for c, _ in before.values()} == {"k1"} and blob_key_id(webhook_before) == "k1"
 
     rotated = _keys(f"k2:{NEW_KEY},k1:{OLD_KEY}")
-    assert rotate_encryption(sessions, rotated, batch=2) == {"practitioners": 3, "webhooks": 1}
+    assert rotate_encryption(sessions, rotated, now=utc_now(), batch=2) == {
+        "practitioners": 3,
+        "webhooks": 1,
+        "indexes": 0,
+    }
 
     after, webhook_after = _stored(sessions)
     assert {blob_key_id(c) for c, _ in after.values()} == {"k2"} and blob_key_id(webhook_after) == "k2"
     # the blind index does not change, so look-ups keep working
     assert {c: i for c, (_, i) in after.items()} == {c: i for c, (_, i) in before.items()}
 
-    assert rotate_encryption(sessions, rotated) == {"practitioners": 0, "webhooks": 0}
+    nothing_left = {"practitioners": 0, "webhooks": 0, "indexes": 0}
+    assert rotate_encryption(sessions, rotated, now=utc_now()) == nothing_left
     assert _stored(sessions) == (after, webhook_after)
 
     k2_only = _keys(f"k2:{NEW_KEY}")
