@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from points_service.clock import local_today, utc_now
 from points_service.persistence.models import JobRun, OutboxEvent
 from points_service.rules.appeals import appeal_window
+from points_service.rules.calendar import LEGAL_TZ
 from points_service.services.sweeps import run_job
 
 pytestmark = pytest.mark.postgresql
@@ -37,7 +38,8 @@ def _race(app, name: str, *, today: dt.date, threads: int = THREADS) -> list[dic
     """`threads` runs of one job released at the same instant; their results."""
     rt = _runtime(app)
     barrier = threading.Barrier(threads)
-    now = utc_now()
+    # a later day stands for time having passed: the sweeps run at noon of it
+    now = max(utc_now(), dt.datetime.combine(today, dt.time(12), LEGAL_TZ).astimezone(dt.UTC))
 
     def worker(_: int) -> dict:
         barrier.wait()
@@ -135,13 +137,14 @@ def test_racing_roll_overs_announce_the_new_year_exactly_once(committed_app):
     assert _count(committed_app, dedupe_key=key) == 1
     # and a late run on another day of that year still finds it done
     rt = _runtime(committed_app)
+    later = dt.date(year, 3, 1)
     again = run_job(
         rt.sessions,
         "roll-over-year",
         settings=rt.settings,
         pii=rt.pii,
-        now=utc_now(),
-        today=dt.date(year, 3, 1),
+        now=dt.datetime.combine(later, dt.time(12), LEGAL_TZ).astimezone(dt.UTC),
+        today=later,
     )
     assert again == {"announced": 0}
 
