@@ -44,8 +44,11 @@ test-sqlite: $(STAMP)
 test-pg: $(STAMP)
 	POINTS_TEST_DATABASE_URL=$${POINTS_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/points_test} $(BIN)/pytest -q
 
+## lint: ruff (style; the rules read no clock), mypy (types), import-linter (layers, no cycles)
 lint: $(STAMP)
-	$(BIN)/ruff check points_service tests migrations
+	$(BIN)/ruff check points_service tests migrations bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 openapi: $(STAMP)
 	$(BIN)/points-service openapi write openapi.yaml

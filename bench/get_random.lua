@@ -1,6 +1,6 @@
 -- wrk script for `make bench` (bench/run.py): GET a random path, authenticated.
 --   BENCH_PATHS  a file of request paths, one a line (e.g. /v1/practitioners/D1-0000042/eligibility)
---   BENCH_KEY    the API key, sent as "Authorization: Bearer <key>"
+--   BENCH_KEY    the API key, sent as "Authorization: Bearer <key>"; empty for the floor (no header)
 -- done() prints one line "BENCH_JSON {...}" that run.py parses (latencies in microseconds).
 
 local paths = {}
@@ -18,7 +18,10 @@ function init(args)
     end
   end
   math.randomseed(os.time() * 1000 + (tid or 0))
-  wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+  local key = os.getenv("BENCH_KEY") or ""
+  if #key > 0 then
+    wrk.headers["Authorization"] = "Bearer " .. key
+  end
 end
 
 function request()

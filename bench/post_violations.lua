@@ -1,7 +1,9 @@
--- wrk script for `make bench` (bench/run.py): POST /v1/violations with a distinct case_ref each time.
+-- wrk script for `make bench` (bench/run.py): POST a decision with a distinct case_ref each time, to
+-- the service (/v1/violations) or to the floor (/floor/write, bench/floor.py).
 --   BENCH_PEOPLE   a file of "practitioner_code institution_code occurred_on" lines: people with an
 --                  open registration there; occurred_on lies inside it
---   BENCH_KEY      an admin (or inspector) API key
+--   BENCH_PATH     where to POST (default /v1/violations)
+--   BENCH_KEY      an admin (or inspector) API key; empty for the floor (no header)
 --   BENCH_PREFIX   case_ref prefix of this run; case_ref = PREFIX-<thread>-<n>
 --   BENCH_DECIDED  decided_on (today in Asia/Shanghai)
 --   BENCH_THREADS  wrk's -t, so that the threads take disjoint people
@@ -11,7 +13,7 @@ local people = {}
 local count = 0
 local threads = {}
 local n = 0
-local prefix, decided, nthreads
+local prefix, decided, nthreads, path
 c201, c200, c4xx, c5xx, cother = 0, 0, 0, 0, 0
 
 function setup(thread)
@@ -30,7 +32,11 @@ function init(args)
   prefix = os.getenv("BENCH_PREFIX")
   decided = os.getenv("BENCH_DECIDED")
   nthreads = tonumber(os.getenv("BENCH_THREADS"))
-  wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+  path = os.getenv("BENCH_PATH") or "/v1/violations"
+  local key = os.getenv("BENCH_KEY") or ""
+  if #key > 0 then
+    wrk.headers["Authorization"] = "Bearer " .. key
+  end
   wrk.headers["Content-Type"] = "application/json"
 end
 
@@ -43,7 +49,7 @@ function request()
       .. '"occurred_on": "%s", "decided_on": "%s"}',
     prefix, tid, n, p[1], p[2], p[3], decided
   )
-  return wrk.format("POST", "/v1/violations", nil, body)
+  return wrk.format("POST", path, nil, body)
 end
 
 function response(status, headers, body)

@@ -8,8 +8,9 @@ measurements. `--processes` processes each run `connections / processes` threads
 HTTP connection per thread, for `--duration` seconds; the parent merges their latencies and prints
 one line `BENCH_JSON {...}` like bench/get_random.lua and bench/post_violations.lua.
 
-    python bench/pyload.py get --paths FILE --key KEY [--connections 8] [--duration 15]
-    python bench/pyload.py violations --people FILE --key KEY --prefix P --decided DATE [...]
+    python bench/pyload.py get --paths FILE [--key KEY] [--port 8100] [--connections 8] [--duration 15]
+    python bench/pyload.py violations --people FILE [--key KEY] [--path /floor/write] \
+        --prefix P --decided DATE
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def _worker(args: argparse.Namespace, proc: int, queue: mp.Queue) -> None:
     lock = threading.Lock()
     began = time.time()
     deadline = time.perf_counter() + args.duration
-    headers = {"Authorization": f"Bearer {args.key}", "Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"}
+    if args.key:  # none for the floor
+        headers["Authorization"] = f"Bearer {args.key}"
 
     def client(tid: int) -> None:
         rng = random.Random(proc * 1000 + tid + time.time_ns())
@@ -58,7 +61,7 @@ def _worker(args: argparse.Namespace, proc: int, queue: mp.Queue) -> None:
                 method, path, body = "GET", lines[rng.randrange(len(lines))], None
             else:
                 code, inst, occurred = lines[((n - 1) * args.connections + cid - 1) % len(lines)].split()
-                method, path = "POST", "/v1/violations"
+                method, path = "POST", args.path
                 body = json.dumps(
                     {
                         "case_ref": f"{args.prefix}-{cid}-{n}",
@@ -102,7 +105,8 @@ def main() -> None:
     parser.add_argument("mode", choices=["get", "violations"])
     parser.add_argument("--paths")
     parser.add_argument("--people")
-    parser.add_argument("--key", required=True)
+    parser.add_argument("--key", default="", help="an API key; none for the floor")
+    parser.add_argument("--path", default="/v1/violations", help="where the violations mode POSTs")
     parser.add_argument("--prefix", default="BENCH")
     parser.add_argument("--decided")
     parser.add_argument("--host", default="127.0.0.1")

@@ -14,12 +14,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from .api.base import JSONProvider, Runtime
     from .api.observability import init_observability
     from .api.security import init_security
+    from .console import init_console
     from .persistence.engine import make_sessionmaker, make_web_engine, read_only
+    from .services.keys import PRINCIPALS
 
     settings = settings or Settings.from_env()
+    PRINCIPALS.configure(settings.key_cache_seconds)
     app = Flask("points_service")
     app.json = JSONProvider(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     engine = engine or make_web_engine(settings.database_url)
     replica = make_web_engine(settings.database_read_url) if settings.database_read_url else None
     app.extensions["points_service"] = Runtime(
@@ -31,5 +34,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.extensions["points_service.api"] = init_api(app)
     app.extensions["points_service.limiter"] = init_security(app, settings)
+    init_console(app)
     init_observability(app)
     return app

@@ -81,7 +81,9 @@ logconfig_dict = {
     "root": {"level": _LEVEL, "handlers": ["json"]},
     "loggers": {
         "gunicorn.error": {"level": _LEVEL, "handlers": ["json"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        # a logging config turns gunicorn's access log on whatever `accesslog` says; the app's own
+        # request line (with the request id) is the access log, so gunicorn's copy stays silent
+        "gunicorn.access": {"level": "WARNING", "handlers": ["json"], "propagate": False},
     },
 }
 
@@ -184,4 +186,5 @@ def _serve_metrics_port() -> None:
         from points_service.settings import Settings
 
         settings = Settings.from_env()
-        serve_metrics_port(settings.metrics_port, settings.database_url)
+        if settings.metrics_port is not None:
+            serve_metrics_port(settings.metrics_port, settings.database_url)

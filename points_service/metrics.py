@@ -44,7 +44,7 @@ class DatabaseGauges:
                 .where(PractitionerState.announced_status.in_(("suspended", "terminated")))
                 .group_by(PractitionerState.announced_status)
             ):
-                sanctions.add_metric([status], count)
+                sanctions.add_metric([str(status)], count)
             yield sanctions
             backlog = session.scalar(
                 select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "pending")

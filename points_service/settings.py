@@ -9,16 +9,18 @@ from __future__ import annotations
 import hmac
 import os
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from environs import Env, EnvValidationError, validate
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .persistence.pii import InvalidKeySetting, PiiKeys
+from .persistence.schema import project_root
 from .rules.appeals import WorkdayCalendar, parse_holidays
 from .rules.policy import PolicySet, parse_catalogue, parse_profile
 
@@ -34,17 +36,8 @@ _EXPECTED = {
     "POINTS_WEB_WORKERS": "a whole number of worker processes, at least 1",
     "POINTS_WEB_THREADS": "a whole number of threads per worker, at least 1",
     "PORT": "a TCP port number, 1-65535",
+    "POINTS_CONSOLE_IDLE_MINUTES": "a whole number of minutes, at least 1",
 }
-
-
-def project_root() -> Path:
-    """The folder holding migrations/: the checkout the package runs from, else the working
-    directory (the image's /app, where the package is installed elsewhere)."""
-    checkout = Path(__file__).resolve().parent.parent
-    for candidate in (checkout, Path.cwd()):
-        if (candidate / "migrations" / "env.py").exists():
-            return candidate
-    return Path.cwd()
 
 
 # Absolute, so the database does not depend on the folder a command is started from.
@@ -135,9 +128,13 @@ class Settings:
     metrics_port: int | None = None
     redis_url: str | None = None
     max_body_bytes: int = 1024 * 1024
-    # the framework-floor endpoints of `make bench`; never in production
-    bench_endpoints: bool = False
+    # how long a worker trusts a key it has checked: a revocation elsewhere takes this long at most
+    key_cache_seconds: float = 5.0
     port: int = 8000
+    # signs the console's session cookies; unset: derived from the index key (console/base.py)
+    console_secret: str | None = field(default=None, repr=False)
+    # a console session ends after this many minutes without a request
+    console_idle_minutes: int = 30
     policies: PolicySet = field(default_factory=load_policy_set, compare=False, repr=False)
     calendar: WorkdayCalendar = field(default_factory=load_workday_calendar, compare=False, repr=False)
 
@@ -173,7 +170,8 @@ class Settings:
         metrics_port = env.int("METRICS_PORT", None, validate=lambda port: 0 < port < 65536)
         redis_url = env.str("REDIS_URL", None)
         max_body_bytes = env.int("MAX_BODY_BYTES", 1024 * 1024, validate=at_least_1)
-        bench_endpoints = env.bool("BENCH_ENDPOINTS", False)
+        key_cache_seconds = env.float("KEY_CACHE_SECONDS", 5.0, validate=validate.Range(min=0, max=300))
+        console_idle_minutes = env.int("CONSOLE_IDLE_MINUTES", 30, validate=at_least_1)
         allow_dev_keys = env.bool("ALLOW_DEV_KEYS", False)
         # read by the migrations and by gunicorn_conf; checked here so that they fail in one line too
         env.float("MIGRATION_LOCK_WAIT", 120, validate=validate.Range(min=0))
@@ -188,43 +186,12 @@ class Settings:
         # unset means the development keys; set but empty is a mistake that parsing reports
         encryption_keys = _or(secrets["ENCRYPTION_KEYS"], DEV_ENCRYPTION_KEYS)
         index_key = _or(secrets["INDEX_KEY"], DEV_INDEX_KEY)
-        try:
-            PiiKeys.from_settings(encryption_keys, index_key, secrets["INDEX_KEY_PREVIOUS"])
-        except InvalidKeySetting as exc:
-            name = exc.setting.upper()
-            variable = f"POINTS_{name}_FILE" if given[name][1] else f"POINTS_{name}"
-            problems.append((variable, f"{exc} (`points-service pii generate-key` prints a new key)"))
-        urls = {}
-        for name, raw in (("POINTS_DATABASE_URL", database_url), ("POINTS_DATABASE_READ_URL", read_url)):
-            if raw is not None:
-                try:
-                    urls[name] = normalise_database_url(raw)
-                except ValueError as exc:
-                    problems.append((name, f"{_shown_url(raw)} {exc}"))
+        console_secret = secrets["CONSOLE_SECRET"] or None
+        problems += _key_problems(encryption_keys, index_key, secrets["INDEX_KEY_PREVIOUS"], given)
+        urls = _database_urls(database_url, read_url, problems)
         level = log_level.upper()
-        if level not in LOG_LEVELS:
-            problems.append(("POINTS_LOG_LEVEL", f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}"))
-        for name, limit in (
-            ("POINTS_RATE_LIMIT", rate_limit),
-            ("POINTS_AUTH_FAILURE_LIMIT", auth_failure_limit),
-        ):
-            if limit and not _is_rate_limit(limit):
-                problems.append((name, f"{limit!r} is not a limit (e.g. '200 per second')"))
-        if redis_url and redis_url.partition("://")[0] not in REDIS_SCHEMES:
-            problems.append(("POINTS_REDIS_URL", "is not a Redis URL (e.g. redis://127.0.0.1:6379/0)"))
-        policies = calendar = None
-        if profiles_dir is not None and not profiles_dir.is_dir():
-            problems.append(("POINTS_PROFILES_DIR", f"{profiles_dir} is not a folder"))
-        else:
-            try:
-                policies = load_policy_set(default_profile, profiles_dir)
-            except Exception as exc:  # an operator's file: whatever is wrong in it, one line says so
-                name = "POINTS_DEFAULT_PROFILE" if "is not loaded" in str(exc) else "POINTS_PROFILES_DIR"
-                problems.append((name, str(exc)))
-        try:
-            calendar = load_workday_calendar(holidays_file)
-        except Exception as exc:
-            problems.append(("POINTS_HOLIDAYS_FILE", f"cannot use {holidays_file}: {exc}"))
+        problems += _format_problems(log_level, rate_limit, auth_failure_limit, redis_url)
+        policies, calendar = _load_rules(default_profile, profiles_dir, holidays_file, problems)
         if problems:
             raise SettingsError(problems)
         assert policies is not None and calendar is not None
@@ -246,14 +213,80 @@ class Settings:
             metrics_port=metrics_port,
             redis_url=redis_url,
             max_body_bytes=max_body_bytes,
-            bench_endpoints=bench_endpoints,
+            key_cache_seconds=key_cache_seconds,
             port=port,
+            console_secret=console_secret,
+            console_idle_minutes=console_idle_minutes,
             policies=policies,
             calendar=calendar,
         )
 
 
-_SECRETS = ("ENCRYPTION_KEYS", "INDEX_KEY", "INDEX_KEY_PREVIOUS", "METRICS_TOKEN")
+def _key_problems(
+    encryption_keys: str, index_key: str, previous: str | None, given: dict[str, tuple[Any, Any]]
+) -> list[tuple[str, str]]:
+    try:
+        PiiKeys.from_settings(encryption_keys, index_key, previous)
+    except InvalidKeySetting as exc:
+        name = exc.setting.upper()
+        variable = f"POINTS_{name}_FILE" if given[name][1] else f"POINTS_{name}"
+        return [(variable, f"{exc} (`points-service pii generate-key` prints a new key)")]
+    return []
+
+
+def _database_urls(
+    database_url: str, read_url: str | None, problems: list[tuple[str, str]]
+) -> dict[str, str]:
+    urls = {}
+    for name, raw in (("POINTS_DATABASE_URL", database_url), ("POINTS_DATABASE_READ_URL", read_url)):
+        if raw is not None:
+            try:
+                urls[name] = normalise_database_url(raw)
+            except ValueError as exc:
+                problems.append((name, f"{_shown_url(raw)} {exc}"))
+    return urls
+
+
+def _format_problems(
+    log_level: str, rate_limit: str, auth_failure_limit: str, redis_url: str | None
+) -> list[tuple[str, str]]:
+    """Values environs takes as text but that must have a shape: a log level, limits, a Redis URL."""
+    problems = []
+    if log_level.upper() not in LOG_LEVELS:
+        problems.append(("POINTS_LOG_LEVEL", f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}"))
+    for name, limit in (("POINTS_RATE_LIMIT", rate_limit), ("POINTS_AUTH_FAILURE_LIMIT", auth_failure_limit)):
+        if limit and not _is_rate_limit(limit):
+            problems.append((name, f"{limit!r} is not a limit (e.g. '200 per second')"))
+    if redis_url and redis_url.partition("://")[0] not in REDIS_SCHEMES:
+        problems.append(("POINTS_REDIS_URL", "is not a Redis URL (e.g. redis://127.0.0.1:6379/0)"))
+    return problems
+
+
+def _load_rules(
+    default_profile: str,
+    profiles_dir: Path | None,
+    holidays_file: Path | None,
+    problems: list[tuple[str, str]],
+) -> tuple[PolicySet | None, WorkdayCalendar | None]:
+    """The policy profiles and the workday calendar, read once; an operator's file that is wrong in
+    any way is one line naming its variable."""
+    policies = calendar = None
+    if profiles_dir is not None and not profiles_dir.is_dir():
+        problems.append(("POINTS_PROFILES_DIR", f"{profiles_dir} is not a folder"))
+    else:
+        try:
+            policies = load_policy_set(default_profile, profiles_dir)
+        except Exception as exc:
+            name = "POINTS_DEFAULT_PROFILE" if "is not loaded" in str(exc) else "POINTS_PROFILES_DIR"
+            problems.append((name, str(exc)))
+    try:
+        calendar = load_workday_calendar(holidays_file)
+    except Exception as exc:
+        problems.append(("POINTS_HOLIDAYS_FILE", f"cannot use {holidays_file}: {exc}"))
+    return policies, calendar
+
+
+_SECRETS = ("ENCRYPTION_KEYS", "INDEX_KEY", "INDEX_KEY_PREVIOUS", "METRICS_TOKEN", "CONSOLE_SECRET")
 
 
 def _sealed(env: Env) -> list[tuple[str, str]]:
@@ -261,7 +294,10 @@ def _sealed(env: Env) -> list[tuple[str, str]]:
     try:
         env.seal()
     except EnvValidationError as exc:
-        return [(name, _refused(name, messages)) for name, messages in exc.error_messages.items()]
+        refused = exc.error_messages
+        if not isinstance(refused, Mapping):  # environs names every variable; a bare list would be a bug
+            raise
+        return [(name, _refused(name, messages)) for name, messages in refused.items()]
     return []
 
 

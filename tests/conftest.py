@@ -45,8 +45,8 @@ def database_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def engine(database_url):
-    from points_service.cli import upgrade_database
     from points_service.persistence.engine import make_engine
+    from points_service.persistence.schema import upgrade_database
 
     upgrade_database(database_url)
     engine = make_engine(database_url)

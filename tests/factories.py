@@ -9,6 +9,7 @@ from dataclasses import replace
 from sqlalchemy.orm import sessionmaker
 
 from points_service.persistence.engine import transaction
+from points_service.rules.identifiers import with_check_character
 from points_service.services.keys import CreateKey, create_key
 
 NOW = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)
@@ -17,19 +18,12 @@ NOW = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)
 ID_NUMBERS: dict[str, str] = {}
 
 
-def gb11643(prefix17: str) -> str:
-    """A national ID number with a valid GB 11643 check digit."""
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    total = sum(int(d) * w for d, w in zip(prefix17, weights, strict=True))
-    return prefix17 + "10X98765432"[total % 11]
-
-
 def new_id_number() -> str:
     """A valid number unlikely to be drawn twice in a run: a birth day in 1960–1999 and a sequence
     number, about 14.6 million combinations (committed tests share one database)."""
     draw = uuid.uuid4().int
     born = dt.date(1960, 1, 1) + dt.timedelta(days=draw % 14_600)
-    return gb11643(f"130102{born:%Y%m%d}{(draw // 14_600) % 1000:03d}")
+    return with_check_character(f"130102{born:%Y%m%d}{(draw // 14_600) % 1000:03d}")
 
 
 def joined(runtime, connection):
@@ -136,6 +130,20 @@ class Api:
         person = self.practitioner()
         self.register(person, inst, start)
         return person, inst
+
+
+def approve_repair(hr: Api, reviewer: Api, repair: dict) -> dict:
+    """An application approved by its institution, then by the agency; the agency's answer."""
+    first = hr.post(
+        f"/v1/repairs/{repair['id']}/institution-review",
+        {"decision": "approve", "comment": "certificate checked", "version": repair["version"]},
+        status=200,
+    )
+    return reviewer.post(
+        f"/v1/repairs/{repair['id']}/agency-review",
+        {"decision": "approve", "comment": "ok", "version": first["version"]},
+        status=200,
+    )
 
 
 def assert_problem(response, status: int, slug: str | None = None) -> dict:

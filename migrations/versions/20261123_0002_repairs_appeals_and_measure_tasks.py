@@ -1,4 +1,4 @@
-"""Repair applications, appeals, and measures as tasks (issue 3: docs/rules.md §4, §5, rule 13).
+"""Repair applications, appeals, and measures as tasks (docs/rules.md §4, §5, rule 13).
 
 Nothing here alters the append-only ledger: appeals point at the entries their outcome wrote.
 

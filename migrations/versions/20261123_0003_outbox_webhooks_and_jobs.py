@@ -1,4 +1,4 @@
-"""The change feed (outbox), webhook subscriptions and deliveries, job runs (issue 4).
+"""The change feed (outbox), webhook subscriptions and deliveries, job runs.
 
 The ledger is untouched; practitioner_state gains what the transitions sweep needs.
 

@@ -59,10 +59,10 @@ class Api(SmorestApi):
             fields = {k: v for k, v in parameter.items() if k != "in"}
             self.spec.components.parameter(name, parameter["in"], fields, lazy=True)
 
-    def handle_http_exception(self, error):  # type: ignore[override]
+    def handle_http_exception(self, error):
         return handle_http_exception(error)
 
-    def _openapi_swagger_ui(self):  # type: ignore[override]
+    def _openapi_swagger_ui(self):
         # flask-smorest's page starts Swagger UI with an inline script; ours is a served file, so
         # the page's Content-Security-Policy needs no 'unsafe-inline' (api/docs.py)
         from flask import url_for
@@ -131,7 +131,7 @@ SPEC_OPTIONS = {
 
 
 def init_api(app: Flask) -> Api:
-    from . import audit, docs, events, lifecycle, policy, registry, standing, violations
+    from . import agency, audit, docs, events, lifecycle, policy, registry, standing, violations
 
     for key, value in SPEC_OPTIONS.items():
         app.config.setdefault(key, value)
@@ -139,6 +139,7 @@ def init_api(app: Flask) -> Api:
     app.url_map.converters["int"] = DatabaseId
     app.url_map.converters["default"] = app.url_map.converters["string"] = PathText
     api = Api(app)
+    api.ma_plugin.converter.add_attribute_function(document_triggered)
     for blp in (
         registry.blp,
         violations.blp,
@@ -146,14 +147,31 @@ def init_api(app: Flask) -> Api:
         lifecycle.blp,
         events.blp,
         audit.blp,
+        agency.blp,
         policy.blp,
         policy.health,
     ):
         api.register_blueprint(blp)
-    if app.extensions["points_service"].settings.bench_endpoints:
-        from . import bench
-
-        api.register_blueprint(bench.blp)
     app.register_blueprint(docs.assets)
     register_error_handlers(app)
     return api
+
+
+def document_triggered(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """The `triggered` list is measures and sanctions: an array of oneOf, told apart by `type`."""
+    from .schemas.violations import TriggeredList, TriggeredMeasure, TriggeredSanction
+
+    if not isinstance(field, TriggeredList):
+        return {}
+    measure = converter.resolve_nested_schema(TriggeredMeasure)
+    sanction = converter.resolve_nested_schema(TriggeredSanction)
+    return {
+        "type": "array",
+        "items": {
+            "oneOf": [measure, sanction],
+            "discriminator": {
+                "propertyName": "type",
+                "mapping": {"measure": measure["$ref"], "sanction": sanction["$ref"]},
+            },
+        },
+    }

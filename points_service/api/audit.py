@@ -59,21 +59,4 @@ class Audit(MethodView):
             after=decode_cursor(args.get("cursor"), int),
             limit=args["limit"],
         )
-        return {
-            "items": [
-                {
-                    "id": a.id,
-                    "at": a.at,
-                    "actor": a.actor,
-                    "role": a.role,
-                    "action": a.action,
-                    "object_type": a.object_type,
-                    "object_id": a.object_id,
-                    "request_id": a.request_id,
-                    "digest": a.digest,
-                    "detail": a.detail,
-                }
-                for a in rows
-            ],
-            "next_cursor": encode_cursor(last) if last else None,
-        }
+        return {"items": rows, "next_cursor": encode_cursor(last) if last else None}

@@ -284,7 +284,7 @@ class Blueprint(SmorestBlueprint):
                     # its own tiny transaction on the primary, so a read stays a read (SQLite would
                     # not upgrade it, and a replica cannot write)
                     with transaction(rt.sessions, write=True) as db:
-                        touch(db, g.principal.key_id, now=now)
+                        touch(db, secret, g.principal, now=now)
                 return response
 
             return document(

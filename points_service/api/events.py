@@ -39,17 +39,6 @@ class Events(MethodView):
         }
 
 
-def _webhook(subscription) -> dict:
-    return {
-        "id": subscription.id,
-        "url": subscription.url,
-        "event_types": subscription.event_types,
-        "created_at": subscription.created_at,
-        "disabled_at": subscription.disabled_at,
-        "disabled_reason": subscription.disabled_reason,
-    }
-
-
 @blp.route("/webhooks")
 class Webhooks(MethodView):
     @blp.requires("webhooks:manage", write=True, operation_id="createWebhook")
@@ -59,7 +48,7 @@ class Webhooks(MethodView):
     def post(self, data):
         """Subscribe a URL to event types; the signing secret is returned this once"""
         rt = runtime()
-        subscription, secret = webhooks_svc.create_subscription(
+        created = webhooks_svc.create_subscription(
             session(),
             principal(),
             webhooks_svc.CreateSubscription(url=data["url"], event_types=tuple(data["event_types"])),
@@ -68,17 +57,13 @@ class Webhooks(MethodView):
             now=utc_now(),
             request_id=request_id(),
         )
-        return (
-            {**_webhook(subscription), "secret": secret},
-            201,
-            {"Location": f"/v1/webhooks/{subscription.id}"},
-        )
+        return created, 201, {"Location": f"/v1/webhooks/{created.id}"}
 
     @blp.requires("webhooks:manage", operation_id="listWebhooks")
     @blp.response(200, WebhookList)
     def get(self):
         """The caller's subscriptions"""
-        return {"items": [_webhook(s) for s in webhooks_svc.list_subscriptions(session(), principal())]}
+        return {"items": webhooks_svc.list_subscriptions(session(), principal())}
 
 
 @blp.route("/webhooks/<int:webhook_id>")
@@ -109,27 +94,4 @@ class Deliveries(MethodView):
             after=decode_cursor(args["cursor"], int),
             limit=args["limit"],
         )
-        return {
-            "items": [
-                {
-                    "id": d.id,
-                    "webhook_id": e.event_id,
-                    "event_type": e.type,
-                    "status": d.status,
-                    "attempts": d.attempts,
-                    "next_attempt_at": d.next_attempt_at if d.status == "pending" else None,
-                    "delivered_at": d.delivered_at,
-                    "attempt_log": [
-                        {
-                            "attempted_at": a.attempted_at,
-                            "status_code": a.status_code,
-                            "error": a.error,
-                            "duration_ms": a.duration_ms,
-                        }
-                        for a in attempts
-                    ],
-                }
-                for d, e, attempts in items
-            ],
-            "next_cursor": encode_cursor(last) if last else None,
-        }
+        return {"items": items, "next_cursor": encode_cursor(last) if last else None}

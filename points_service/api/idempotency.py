@@ -1,30 +1,19 @@
-"""Idempotency-Key: claim the key in the same transaction as the write, replay the stored response.
-
-Stripe semantics: same key + same request -> the stored status and body; same key + different
-request -> 422. A concurrent retry waits on the primary key (PostgreSQL) or the write lock (SQLite)
-until the first commits, then replays; a failed request rolls its claim back, so a retry re-runs.
-"""
+"""Idempotency-Key on write views: the request's fingerprint, the claim and the replay
+(services.idempotency keeps the claims)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 from collections.abc import Callable
 from typing import Any
 
 from flask import Response, json, request
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..clock import utc_now
-from ..persistence.models import IdempotencyKey
-from ..services.errors import IdempotencyKeyReused, RuleViolation
+from ..services import idempotency as keys
+from ..services.errors import RuleViolation
 from .base import document, principal, session
-
-KEEP_FOR = dt.timedelta(days=7)
-IN_PROGRESS = 0
 
 
 def _fingerprint() -> str:
@@ -53,51 +42,24 @@ def idempotent(func: Callable) -> Callable:
             )
         db, client = session(), principal().key_id
         fingerprint, now = _fingerprint(), utc_now()
-        insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-        claimed = db.execute(
-            insert(IdempotencyKey)
-            .values(
-                client_id=client,
-                key=key,
-                fingerprint=fingerprint,
-                status_code=IN_PROGRESS,
-                body={},
-                created_at=now,
-                expires_at=now + KEEP_FOR,
-            )
-            .on_conflict_do_nothing(index_elements=["client_id", "key"])
-            # rowcount is -1 for this statement under psycopg 3; RETURNING says whether we claimed it
-            .returning(IdempotencyKey.key)
-        ).first()
-        if claimed is None:
-            stored = db.scalars(
-                select(IdempotencyKey).where(IdempotencyKey.client_id == client, IdempotencyKey.key == key)
-            ).one()
-            if stored.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(
-                    "this Idempotency-Key was used for a different request; use a new key for a new request"
-                )
-            if stored.expires_at > now:
-                replay = Response(
-                    json.dumps(stored.body), status=stored.status_code, mimetype="application/json"
-                )
-                replay.headers["Idempotent-Replayed"] = "true"
-                if stored.location:
-                    replay.headers["Location"] = stored.location
-                return replay
+        stored = keys.claim(db, client, key, fingerprint, now=now)
+        if stored is not None:
+            replay = Response(json.dumps(stored.body), status=stored.status_code, mimetype="application/json")
+            replay.headers["Idempotent-Replayed"] = "true"
+            if stored.location:
+                replay.headers["Location"] = stored.location
+            return replay
         response = func(*args, **kwargs)
         if isinstance(response, Response) and response.status_code < 400:
-            db.execute(
-                IdempotencyKey.__table__.update()
-                .where(IdempotencyKey.client_id == client, IdempotencyKey.key == key)
-                .values(
-                    fingerprint=fingerprint,
-                    status_code=response.status_code,
-                    body=response.get_json(),
-                    location=response.headers.get("Location"),
-                    created_at=now,
-                    expires_at=now + KEEP_FOR,
-                )
+            keys.remember(
+                db,
+                client,
+                key,
+                fingerprint,
+                status=response.status_code,
+                body=response.get_json(),
+                location=response.headers.get("Location"),
+                now=now,
             )
         return response
 

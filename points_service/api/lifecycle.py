@@ -4,10 +4,8 @@ rule 13)."""
 from __future__ import annotations
 
 from flask.views import MethodView
-from sqlalchemy import select
 
 from ..clock import utc_now
-from ..persistence.models import Institution, Practitioner
 from ..services import appeals as appeals_svc
 from ..services import measures as measures_svc
 from ..services import repairs as repairs_svc
@@ -34,6 +32,8 @@ from .schemas.lifecycle import (
     MeasureTask,
     RepairCreate,
     RepairPage,
+    RepairPreview,
+    RepairPreviewCreate,
     RepairQuery,
     RepairRead,
     RepairReview,
@@ -41,62 +41,6 @@ from .schemas.lifecycle import (
 
 blp = Blueprint("lifecycle", __name__, url_prefix="/v1", description="Repairs, appeals and measures (§4, §5)")
 ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "the version, for If-Match"}}
-
-
-def _code(model, id_: int) -> str:
-    return session().scalar(select(model.code).where(model.id == id_))
-
-
-def repair_body(application) -> dict:
-    return {
-        "id": application.id,
-        "practitioner_code": _code(Practitioner, application.practitioner_id),
-        "institution_code": _code(Institution, application.institution_id),
-        "activity": application.activity,
-        "completed_on": application.completed_on,
-        "evidence_ref": application.evidence_ref,
-        "status": application.status,
-        "version": application.version,
-        "submitted_at": application.submitted_at,
-        "institution_comment": application.institution_comment,
-        "institution_reviewed_at": application.institution_reviewed_at,
-        "agency_comment": application.agency_comment,
-        "agency_reviewed_on": application.agency_reviewed_on,
-        "credit": repairs_svc.credit_of(session(), application),
-    }
-
-
-def appeal_body(appeal) -> dict:
-    return {
-        "id": appeal.id,
-        "violation_id": appeal.violation_id,
-        "practitioner_code": _code(Practitioner, appeal.practitioner_id),
-        "status": appeal.status,
-        "reason": appeal.reason,
-        "filed_on": appeal.filed_on,
-        "deadline": appeal.deadline,
-        "deadline_estimated": appeal.deadline_estimated,
-        "outcome_points": appeal.outcome_points,
-        "outcome_reason": appeal.outcome_reason,
-        "decided_on": appeal.decided_on,
-        "version": appeal.version,
-    }
-
-
-def measure_body(measure, practitioner_code: str, institution_code: str) -> dict:
-    return {
-        "id": measure.id,
-        "practitioner_code": practitioner_code,
-        "institution_code": institution_code,
-        "kind": measure.kind,
-        "year": measure.year,
-        "triggered_on": measure.triggered_on,
-        "violation_id": measure.violation_id,
-        "state": measure.state,
-        "completed_on": measure.completed_on,
-        "published_on": measure.published_on,
-        "note": measure.note,
-    }
 
 
 # -- repairs ----------------------------------------------------------------------------------
@@ -116,7 +60,7 @@ class Repairs(MethodView):
     )
     def post(self, data):
         """Apply to repair points by an activity (the person, or their HR system on their behalf)"""
-        application = repairs_svc.submit_repair(
+        repair = repairs_svc.submit_repair(
             session(),
             principal(),
             repairs_svc.SubmitRepair(**data),
@@ -124,11 +68,8 @@ class Repairs(MethodView):
             now=utc_now(),
             request_id=request_id(),
         )
-        return (
-            repair_body(application),
-            201,
-            {"Location": f"/v1/repairs/{application.id}", **etag(application.version)},
-        )
+        location = {"Location": f"/v1/repairs/{repair.application.id}"}
+        return repair, 201, {**location, **etag(repair.application.version)}
 
     @blp.requires("repairs:read", operation_id="listRepairs")
     @blp.arguments(RepairQuery, location="query")
@@ -144,10 +85,26 @@ class Repairs(MethodView):
             after=decode_cursor(args.get("cursor"), int),
             limit=args["limit"],
         )
-        return {
-            "items": [repair_body(a) for a in items],
-            "next_cursor": encode_cursor(last) if last else None,
-        }
+        return {"items": items, "next_cursor": encode_cursor(last) if last else None}
+
+
+@blp.route("/repairs/preview")
+class RepairPreviewView(MethodView):
+    @blp.requires("repairs:submit", write=True, operation_id="previewRepair")
+    @blp.arguments(RepairPreviewCreate)
+    @blp.response(200, RepairPreview)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data):
+        """What an application would bring if approved today: credit, months shortened, or why not"""
+        data.setdefault("evidence_ref", "")
+        return repairs_svc.preview_repair(
+            session(),
+            principal(),
+            repairs_svc.SubmitRepair(**data),
+            policies=runtime().settings.policies,
+            now=utc_now(),
+        )
 
 
 @blp.route("/repairs/<int:repair_id>")
@@ -157,12 +114,12 @@ class RepairById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, repair_id):
         """A repair application with its version (also as ETag)"""
-        application = repairs_svc.get_repair(session(), principal(), repair_id)
-        return repair_body(application), etag(application.version)
+        repair = repairs_svc.get_repair(session(), principal(), repair_id)
+        return repair, etag(repair.application.version)
 
 
 def _review(repair_id: int, data: dict, stage: str):
-    application = repairs_svc.review_repair(
+    repair = repairs_svc.review_repair(
         session(),
         principal(),
         repairs_svc.ReviewRepair(repair_id=repair_id, if_match=if_match_version(), **data),
@@ -171,7 +128,7 @@ def _review(repair_id: int, data: dict, stage: str):
         now=utc_now(),
         request_id=request_id(),
     )
-    return repair_body(application), etag(application.version)
+    return repair, etag(repair.application.version)
 
 
 @blp.route("/repairs/<int:repair_id>/institution-review")
@@ -233,7 +190,7 @@ class Appeals(MethodView):
             now=utc_now(),
             request_id=request_id(),
         )
-        return appeal_body(appeal), 201, {"Location": f"/v1/appeals/{appeal.id}", **etag(appeal.version)}
+        return appeal, 201, {"Location": f"/v1/appeals/{appeal.id}", **etag(appeal.version)}
 
 
 @blp.route("/appeals/<int:appeal_id>")
@@ -244,7 +201,7 @@ class AppealById(MethodView):
     def get(self, appeal_id):
         """An appeal, visible to whoever may see its decision"""
         appeal = appeals_svc.get_appeal(session(), principal(), appeal_id)
-        return appeal_body(appeal), etag(appeal.version)
+        return appeal, etag(appeal.version)
 
 
 @blp.route("/appeals/<int:appeal_id>/decision")
@@ -267,7 +224,7 @@ class AppealDecisionView(MethodView):
             now=utc_now(),
             request_id=request_id(),
         )
-        return appeal_body(appeal), etag(appeal.version)
+        return appeal, etag(appeal.version)
 
 
 # -- measures ---------------------------------------------------------------------------------
@@ -290,13 +247,10 @@ class Measures(MethodView):
             after=decode_cursor(args.get("cursor"), int),
             limit=args["limit"],
         )
-        return {
-            "items": [measure_body(*row) for row in rows],
-            "next_cursor": encode_cursor(last) if last else None,
-        }
+        return {"items": rows, "next_cursor": encode_cursor(last) if last else None}
 
 
-def _finish(measure_id: int, on, note, *, publish: bool):
+def _finish(measure_id: int, on, note, *, publish: bool, published_name: str | None = None):
     measure = measures_svc.complete_measure(
         session(),
         principal(),
@@ -304,10 +258,11 @@ def _finish(measure_id: int, on, note, *, publish: bool):
         completed_on=on,
         note=note,
         publish=publish,
+        published_name=published_name,
         now=utc_now(),
         request_id=request_id(),
     )
-    return measure_body(measure, *measures_svc.measure_codes(session(), measure))
+    return measure
 
 
 @blp.route("/measures/<int:measure_id>/complete")
@@ -329,8 +284,9 @@ class MeasurePublication(MethodView):
     @blp.arguments(MeasurePublish)
     @blp.response(200, MeasureTask)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT", description="Not a notice, or cancelled")
+    @blp.alt_response(409, response="CONFLICT", description="Not a notice, already published, or ended")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, data, measure_id):
-        """Mark a circulated notice as published on the agency's website"""
-        return _finish(measure_id, data["published_on"], data["note"], publish=True)
+        """Mark a circulated notice as published on the agency's website (it joins the public register)"""
+        on, name = data["published_on"], data["published_name"]
+        return _finish(measure_id, on, data["note"], publish=True, published_name=name)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from sqlalchemy import text
 
 from ..clock import local_today
 from ..services.errors import PointsServiceError
+from ..services.health import database_answers
 from .base import Blueprint, runtime
 from .schemas.policy import HealthRead, PolicyRead
 
@@ -49,9 +49,6 @@ class Ready(MethodView):
     @health.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):
         """The database answers"""
-        try:
-            with runtime().sessions() as db:
-                db.execute(text("SELECT 1"))
-        except Exception as exc:
-            raise NotReady("the database is not reachable") from exc
+        if not database_answers(runtime().sessions):
+            raise NotReady("the database is not reachable")
         return {"status": "ready"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from ..clock import utc_now
-from ..persistence.models import Practitioner
 from ..services import registry as svc
 from .base import Blueprint, principal, request_id, runtime, session
 from .idempotency import idempotent
@@ -55,18 +54,6 @@ class InstitutionByCode(MethodView):
         return svc.get_institution(session(), principal(), code)
 
 
-def _practitioner_body(practitioner):
-    registrations = svc.registrations_view(session(), principal(), practitioner, now=utc_now())
-    return {
-        "code": practitioner.code,
-        "name": practitioner.name,
-        "category": practitioner.category,
-        "id_number": practitioner.national_id_masked,
-        "created_at": practitioner.created_at,
-        "registrations": registrations,
-    }
-
-
 @blp.route("/practitioners")
 class Practitioners(MethodView):
     @blp.requires("practitioners:write", write=True, operation_id="createPractitioner")
@@ -88,8 +75,8 @@ class Practitioners(MethodView):
             now=utc_now(),
             request_id=request_id(),
         )
-        location = {"Location": f"/v1/practitioners/{result.value.code}"}
-        return _practitioner_body(result.value), (201 if result.created else 200), location
+        location = {"Location": f"/v1/practitioners/{result.value.practitioner.code}"}
+        return result.value, (201 if result.created else 200), location
 
 
 @blp.route("/practitioners/<code>")
@@ -99,17 +86,7 @@ class PractitionerByCode(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, code):
         """Read a practitioner with their registrations"""
-        return _practitioner_body(svc.visible_practitioner(session(), principal(), code))
-
-
-def _registration_body(registration, practitioner_code):
-    owner = session().get(Practitioner, registration.practitioner_id)
-    (item,) = (
-        i
-        for i in svc.registrations_view(session(), principal(), owner, now=utc_now())
-        if i["id"] == registration.id
-    )
-    return {**item, "practitioner_code": practitioner_code}
+        return svc.read_practitioner(session(), principal(), code, now=utc_now())
 
 
 @blp.route("/practitioners/<code>/registrations")
@@ -137,9 +114,7 @@ class Registrations(MethodView):
             now=utc_now(),
             request_id=request_id(),
         )
-        registration, _ = result.value
-        body = _registration_body(registration, code)
-        return body, (201 if result.created else 200), {"Location": f"/v1/practitioners/{code}"}
+        return result.value, (201 if result.created else 200), {"Location": f"/v1/practitioners/{code}"}
 
 
 @blp.route("/practitioners/<code>/registrations/<institution_code>/end")
@@ -152,7 +127,7 @@ class RegistrationEnding(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, data, code, institution_code):
         """End a practitioner's open registration at an institution"""
-        registration, _ = svc.end_registration(
+        return svc.end_registration(
             session(),
             principal(),
             svc.EndRegistration(practitioner_code=code, institution_code=institution_code, **data),
@@ -160,4 +135,3 @@ class RegistrationEnding(MethodView):
             now=utc_now(),
             request_id=request_id(),
         )
-        return _registration_body(registration, code)

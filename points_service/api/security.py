@@ -37,11 +37,13 @@ PUBLIC_BLUEPRINTS = frozenset({"api-docs", "docs"})
 
 
 def bearer_digest() -> str | None:
-    """A digest of the bearer key sent, never the key itself; None when none was sent."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer ") and header[7:].strip():
-        return hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
-    return None
+    """A digest of the bearer key sent, never the key itself; None when none was sent. Computed
+    once a request: the limiter and the refused-key gate each ask for it."""
+    if "bearer_digest" not in g:
+        header = request.headers.get("Authorization", "")
+        key = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        g.bearer_digest = hashlib.sha256(key.encode()).hexdigest()[:32] if key else None
+    return g.bearer_digest
 
 
 def client_key() -> str:
@@ -126,18 +128,23 @@ def init_security(app: Flask, settings: Settings) -> Limiter | None:
     @app.after_request
     def _headers(response: Response) -> Response:
         # runs after flask-limiter's own hook (hooks run in reverse order of registration)
+        headers = response.headers
         if response.status_code not in RETRY_AFTER_STATUSES:
-            response.headers.pop("Retry-After", None)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        response.headers["X-Request-ID"] = request_id()
+            headers.pop("Retry-After", None)
+        # one pass over what the response already set (a page sets its own policy), then one
+        # extend: werkzeug's setdefault scans the header list once per header
+        present = {name.lower() for name, _ in headers.items()}
+        headers.extend([(n, v) for n, v in SECURITY_HEADERS.items() if n.lower() not in present])
+        headers["X-Request-ID"] = request_id()
         return response
 
     # registered before the limiter's hook, so a refused guess is not counted as a key's request
     @app.before_request
     def _refuse_key_guessing() -> Response | None:
+        if guessing is None:
+            return None
         digest = bearer_digest()
-        if guessing is None or digest is None or not _counts_keys():
+        if digest is None or not _counts_keys():
             return None
         try:
             return guessing.refusal(digest)
@@ -148,8 +155,10 @@ def init_security(app: Flask, settings: Settings) -> Limiter | None:
 
     @app.after_request
     def _count_refused_keys(response: Response) -> Response:
+        if guessing is None:
+            return response
         digest = bearer_digest()
-        if guessing is None or digest is None or not _counts_keys():
+        if digest is None or not _counts_keys():
             return response
         try:
             if response.status_code == 401:

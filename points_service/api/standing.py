@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from ..clock import utc_now
-from ..persistence import queries
 from ..rules.calendar import local_date
 from ..services import eligibility as eligibility_svc
-from ..services.history import history_for
-from ..services.registry import visible_practitioner
-from ..services.state import standing_view, stored_state
+from ..services import standing as standing_svc
+from ..services.access import visible_practitioner
+from ..services.history import history_page
+from . import encoders
 from .base import Blueprint, PageArgs, decode_cursor, encode_cursor, principal, session
 from .schemas.standing import (
     EligibilityBatch,
@@ -38,12 +38,7 @@ class Standing(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args, code):
         """A practitioner's points, tier, measures and sanctions for one score year"""
-        now = utc_now()
-        practitioner = visible_practitioner(session(), principal(), code)
-        state = stored_state(queries.state_by_code(session(), code))
-        return standing_view(
-            session(), principal(), practitioner, state, year=args.get("year", local_date(now).year), now=now
-        )
+        return standing_svc.read_standing(session(), principal(), code, year=args.get("year"), now=utc_now())
 
 
 @blp.route("/practitioners/<code>/eligibility")
@@ -55,13 +50,14 @@ class Eligibility(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args, code):
         """May this person's services be settled by the fund on a day (docs/rules.md rule 18)"""
-        return eligibility_svc.eligibility_for(
+        answer = eligibility_svc.eligibility_for(
             session(),
             principal(),
             code,
             at=args.get("at") or local_date(utc_now()),
             institution_code=args.get("institution_code"),
         )
+        return encoders.one(answer)
 
 
 @blp.route("/eligibility/batch")
@@ -80,7 +76,7 @@ class EligibilityBatchView(MethodView):
             at=data.get("at") or local_date(utc_now()),
             institution_code=data.get("institution_code"),
         )
-        return {"results": results}
+        return encoders.batch(results)
 
 
 @blp.route("/institutions/<code>/eligibility")
@@ -100,7 +96,7 @@ class Roster(MethodView):
             after=decode_cursor(args.get("cursor"), str),
             limit=args["limit"],
         )
-        return {"items": items, "next_cursor": encode_cursor(last) if last else None}
+        return encoders.roster(items, encode_cursor(last) if last else None)
 
 
 @blp.route("/practitioners/<code>/history")
@@ -113,7 +109,9 @@ class History(MethodView):
     def get(self, args, code):
         """The person's file: every decision, reversal, repair, measure, sanction and registration change"""
         practitioner = visible_practitioner(session(), principal(), code)
-        items = history_for(session(), principal(), practitioner)
-        start = decode_cursor(args.get("cursor"), int) or 0
-        end = start + args["limit"]
-        return {"items": items[start:end], "next_cursor": encode_cursor(end) if end < len(items) else None}
+        cursor = decode_cursor(args.get("cursor"), str)
+        page = history_page(session(), principal(), practitioner, cursor=cursor, limit=args["limit"])
+        return {
+            "items": page.items,
+            "next_cursor": encode_cursor(page.next_cursor) if page.next_cursor else None,
+        }

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
+from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +30,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _fast_json(dbapi_connection: Any, _record: Any) -> None:
+        # snapshots are JSON: a batch of 1000 spent a third of its time in the stdlib's decoder
+        set_json_loads(orjson.loads, dbapi_connection)
+
+    return engine
 
 
 def make_web_engine(url: str, **kwargs: Any) -> Engine:
@@ -82,13 +91,15 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session], *, write: bool) -> Iterator[Session]:
-    """One transaction per use case, committed here at the edge, rolled back on any error."""
+    """One transaction per use case, committed here at the edge, rolled back on any error. A read
+    has nothing to commit: it is closed, which ends its transaction without the commit's work."""
     session = factory()
     try:
         if write:
             session.connection(execution_options=WRITE)
         yield session
-        session.commit()
+        if write:
+            session.commit()
     except BaseException:
         session.rollback()
         raise

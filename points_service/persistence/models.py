@@ -2,6 +2,9 @@
 
 The ledger (`ledger_entry`), the decisions (`violation`) and the audit trail are insert-only; the
 migrations add triggers that refuse UPDATE and DELETE on them.
+
+Relationships load nothing by themselves (`lazy="raise"`): a query says what it needs (joinedload,
+selectinload), so a page of a hundred rows never turns into a hundred and one queries unseen.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..rules.policy import CATEGORIES, INSTITUTION_KINDS, MEASURE_KINDS, REPAIR_ACTIVITIES, RESPONSIBILITIES
 from .base import Base, JSONType
@@ -37,7 +40,12 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 ROLES = ("admin", "inspector", "reviewer", "hr_system", "practitioner")
 LEDGER_KINDS = ("decision", "reversal", "repair")
-MEASURE_STATES = ("pending", "completed", "published", "cancelled")
+MEASURE_STATES = ("pending", "completed", "published", "cancelled", "withdrawn")
+# a task whose cause vanished: cancelled, or withdrawn from the public register once published
+ENDED_MEASURE_STATES = ("cancelled", "withdrawn")
+LIVE_MEASURE = "state NOT IN ('cancelled', 'withdrawn')"
+PUBLISHED_NOTICE = "kind = 'public_notice' AND state = 'published'"
+SANCTIONED = "announced_status IN ('suspended', 'terminated')"
 REPAIR_STATUSES = ("submitted", "institution_approved", "approved", "rejected")
 APPEAL_STATUSES = ("open", "upheld", "amended", "revoked")
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
@@ -72,6 +80,13 @@ class Practitioner(Base):
     national_id_masked: Mapped[str] = mapped_column(String(18))
     created_at: Mapped[dt.datetime]
 
+    registrations: Mapped[list[Registration]] = relationship(
+        lazy="raise", back_populates="practitioner", order_by="(Registration.start_date, Registration.id)"
+    )
+    ledger: Mapped[list[LedgerEntry]] = relationship(lazy="raise", order_by="LedgerEntry.id")
+    snapshot: Mapped[PractitionerState | None] = relationship(lazy="raise")
+    measures: Mapped[list[Measure]] = relationship(lazy="raise", order_by="Measure.id")
+
 
 class Registration(Base):
     """A registration (登记备案) at one institution; `[start_date, end_date)`, history kept."""
@@ -80,6 +95,11 @@ class Registration(Base):
     __table_args__ = (
         CheckConstraint("end_date IS NULL OR end_date > start_date", name="end_after_start"),
         Index("ix_registration_institution_practitioner", "institution_id", "practitioner_id"),
+        # where a person was registered in a period, answered from the index alone (the
+        # statistics' people filter probes it once per person counted)
+        Index(
+            "ix_registration_practitioner_span", "practitioner_id", "start_date", "end_date", "institution_id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -92,6 +112,9 @@ class Registration(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     ended_at: Mapped[dt.datetime | None]
     ended_by: Mapped[str | None] = mapped_column(String(200))
+
+    practitioner: Mapped[Practitioner] = relationship(lazy="raise", back_populates="registrations")
+    institution: Mapped[Institution] = relationship(lazy="raise")
 
 
 class Violation(Base):
@@ -127,6 +150,12 @@ class Violation(Base):
     created_at: Mapped[dt.datetime]
     created_by: Mapped[str] = mapped_column(String(200))
 
+    practitioner: Mapped[Practitioner] = relationship(lazy="raise")
+    institution: Mapped[Institution] = relationship(lazy="raise")
+    entries: Mapped[list[LedgerEntry]] = relationship(
+        lazy="raise", back_populates="violation", order_by="LedgerEntry.id"
+    )
+
 
 class LedgerEntry(Base):
     """The append-only points ledger (docs/rules.md rule 24): corrections are new entries."""
@@ -160,6 +189,8 @@ class LedgerEntry(Base):
     recorded_at: Mapped[dt.datetime]
     recorded_by: Mapped[str] = mapped_column(String(200))
 
+    violation: Mapped[Violation | None] = relationship(lazy="raise", back_populates="entries")
+
 
 class PractitionerState(Base):
     """The materialised derived state: a cache of rules.derive_state, rewritten under the person's lock.
@@ -179,16 +210,28 @@ class PractitionerState(Base):
     announced_status: Mapped[str | None] = mapped_column(String(16))
     next_transition_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
 
+    __table_args__ = (
+        # the few people suspended or terminated, for the statistics and the metrics: a partial index
+        # that a snapshot write touches only while the person is sanctioned
+        Index(
+            "ix_practitioner_state_sanctioned",
+            "announced_status",
+            "next_transition_on",
+            postgresql_where=text(SANCTIONED),
+            sqlite_where=text(SANCTIONED),
+        ),
+    )
+
 
 class Measure(Base):
-    """A talk or notice to carry out (docs/rules.md rule 13); cancelled, never deleted, when its
-    cause goes."""
+    """A talk or notice to carry out (docs/rules.md rule 13); cancelled (a published notice:
+    withdrawn), never deleted, when its cause goes."""
 
     __tablename__ = "measure"
     __table_args__ = (
         CheckConstraint(_in("kind", MEASURE_KINDS), name="kind"),
         CheckConstraint(_in("state", MEASURE_STATES), name="state"),
-        # one live task per trigger; a cancelled one stays beside a new one when its cause comes back
+        # one live task per trigger; an ended one stays beside a new one when its cause comes back
         Index(
             "uq_measure_live_trigger",
             "practitioner_id",
@@ -196,10 +239,18 @@ class Measure(Base):
             "kind",
             "violation_id",
             unique=True,
-            postgresql_where=text("state <> 'cancelled'"),
-            sqlite_where=text("state <> 'cancelled'"),
+            postgresql_where=text(LIVE_MEASURE),
+            sqlite_where=text(LIVE_MEASURE),
         ),
         Index("ix_measure_institution_state", "institution_id", "state"),
+        # the public register (GET /v1/notices), newest first
+        Index(
+            "ix_measure_published_notice",
+            "published_on",
+            "id",
+            postgresql_where=text(PUBLISHED_NOTICE),
+            sqlite_where=text(PUBLISHED_NOTICE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -215,8 +266,14 @@ class Measure(Base):
     completed_at: Mapped[dt.datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(200))
     published_on: Mapped[dt.date | None] = mapped_column(Date)
+    # the name the agency published the notice under (docs/decisions.md), kept as published
+    published_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime]
     cancelled_at: Mapped[dt.datetime | None]
+    withdrawn_at: Mapped[dt.datetime | None]
+
+    practitioner: Mapped[Practitioner] = relationship(lazy="raise", back_populates="measures")
+    institution: Mapped[Institution] = relationship(lazy="raise")
 
 
 class RepairApplication(Base):
@@ -251,6 +308,9 @@ class RepairApplication(Base):
     agency_reviewed_at: Mapped[dt.datetime | None]
     agency_reviewed_by: Mapped[str | None] = mapped_column(String(200))
 
+    practitioner: Mapped[Practitioner] = relationship(lazy="raise")
+    institution: Mapped[Institution] = relationship(lazy="raise")
+
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -282,6 +342,9 @@ class Appeal(Base):
     reversal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"))
     amended_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"))
     version: Mapped[int] = mapped_column(Integer)
+
+    violation: Mapped[Violation] = relationship(lazy="raise")
+    practitioner: Mapped[Practitioner] = relationship(lazy="raise")
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -415,6 +478,9 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[dt.datetime]
     created_at: Mapped[dt.datetime]
     delivered_at: Mapped[dt.datetime | None]
+
+    event: Mapped[OutboxEvent] = relationship(lazy="raise")
+    attempt_log: Mapped[list[WebhookAttempt]] = relationship(lazy="raise", order_by="WebhookAttempt.id")
 
 
 class WebhookAttempt(Base):

@@ -23,6 +23,8 @@ from types import MappingProxyType
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..rules.identifiers import gb11643_check_character
+
 __all__ = [
     "InvalidKeySetting",
     "InvalidNationalId",
@@ -44,9 +46,6 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 _TAG_BYTES = 16
 
-# ISO 7064 MOD 11-2 as specified by GB 11643-1999: weight_i = 2**(17 - i) mod 11.
-_CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
 _ASCII_DIGITS = frozenset("0123456789")
 
 # the settings an InvalidKeySetting can name
@@ -75,11 +74,6 @@ class InvalidNationalId(ValueError):
     """
 
 
-def _check_char(first17: str) -> str:
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _CHECK_WEIGHTS, strict=True))
-    return _CHECK_CHARS[total % 11]
-
-
 def normalise_national_id(raw: str) -> str:
     """Return the canonical form (surrounding whitespace removed, upper-case ``X``) or raise.
 
@@ -101,7 +95,7 @@ def normalise_national_id(raw: str) -> str:
         raise InvalidNationalId(
             "national ID: characters 7-14 are not a valid birth date (YYYYMMDD)"
         ) from None
-    if _check_char(value[:17]) != value[17]:
+    if gb11643_check_character(value[:17]) != value[17]:
         raise InvalidNationalId("national ID: check digit does not match (GB 11643 MOD 11-2)")
     return value
 
@@ -151,12 +145,14 @@ class PiiKeys:
             raise InvalidKeySetting(
                 _ENCRYPTION, f"active PII key id {self.active_key_id!r} is not among the configured keys"
             )
-        for setting, key in ((_INDEX, self.index_key), (_PREVIOUS, self.previous_index_key)):
-            if key is None:
+        for setting, index_key in ((_INDEX, self.index_key), (_PREVIOUS, self.previous_index_key)):
+            if index_key is None:
                 continue
-            if len(key) != KEY_BYTES:
-                raise InvalidKeySetting(setting, f"PII index key must be {KEY_BYTES} bytes, got {len(key)}")
-            if any(hmac.compare_digest(key, other) for other in self.encryption_keys.values()):
+            if len(index_key) != KEY_BYTES:
+                raise InvalidKeySetting(
+                    setting, f"PII index key must be {KEY_BYTES} bytes, got {len(index_key)}"
+                )
+            if any(hmac.compare_digest(index_key, other) for other in self.encryption_keys.values()):
                 raise InvalidKeySetting(setting, "PII index key must differ from every encryption key")
         previous = self.previous_index_key
         if previous is not None and hmac.compare_digest(self.index_key, previous):

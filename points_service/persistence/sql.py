@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, any_, bindparam
+from sqlalchemy import BigInteger, Date, String, any_, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -27,51 +27,34 @@ def in_values(session: Session, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(list(values))
 
 
-class json_rows(FunctionElement):  # noqa: N801 (a SQL function, named like one)
-    """An aggregate: one JSON array per row of its columns, all rows in one JSON value ('[]' for none).
+# values per statement of `rows_where_in`: PostgreSQL takes them as one array, SQLite binds at most
+# 999 parameters in a statement
+_PG_CHUNK = 50_000
+_SQLITE_CHUNK = 900
 
-    Lets a single statement bring back a person's ledger and registrations beside their snapshot.
-    Row order is not kept: callers sort.
-    """
 
-    type = JSON()
+def rows_where_in(session: Session, query: Any, column: Any, values: Iterable[Any]) -> Iterator[Any]:
+    """The rows of `query` whose `column` is one of `values`, however many, a chunk at a time."""
+    values = list(values)
+    size = _PG_CHUNK if is_postgresql(session) else _SQLITE_CHUNK
+    for start in range(0, len(values), size):
+        yield from session.execute(query.where(in_values(session, column, values[start : start + size])))
+
+
+class local_date_of(FunctionElement):  # noqa: N801
+    """The legal date (Asia/Shanghai, UTC+8 all year, no daylight saving) of a UTC instant column."""
+
+    type = Date()
     inherit_cache = True
-    name = "json_rows"
+    name = "local_date_of"
 
 
-@compiles(json_rows, "postgresql")
-def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
-    return f"coalesce(json_agg(json_build_array({compiler.process(element.clauses, **kw)})), '[]')"
+@compiles(local_date_of, "postgresql")
+def _local_date_of_postgresql(element: local_date_of, compiler: Any, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'Asia/Shanghai' AS DATE)"
 
 
-@compiles(json_rows, "sqlite")
-def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
-    return f"coalesce(json_group_array(json_array({compiler.process(element.clauses, **kw)})), '[]')"
-
-
-class next_id(FunctionElement):  # noqa: N801
-    """The id the next row of a table gets, taken now, so rows that refer to it go in one statement.
-
-    PostgreSQL takes it from the column's sequence (an id taken by a request that then fails is a
-    gap, as with any sequence); SQLite computes it, which is safe only under its write lock (every
-    write transaction here begins IMMEDIATE).
-    """
-
-    type = BigInteger()
-    inherit_cache = True
-    name = "next_id"
-
-
-def _table_name(element: next_id, compiler: Any, **kw: Any) -> str:
-    (table,) = element.clauses
-    return compiler.process(table, **kw)
-
-
-@compiles(next_id, "postgresql")
-def _next_id_postgresql(element: next_id, compiler: Any, **kw: Any) -> str:
-    return f"nextval(pg_get_serial_sequence('{_table_name(element, compiler, **kw)}', 'id'))"
-
-
-@compiles(next_id, "sqlite")
-def _next_id_sqlite(element: next_id, compiler: Any, **kw: Any) -> str:
-    return f"(SELECT coalesce(max(id), 0) + 1 FROM {_table_name(element, compiler, **kw)})"
+@compiles(local_date_of, "sqlite")
+def _local_date_of_sqlite(element: local_date_of, compiler: Any, **kw: Any) -> str:
+    # instants are stored as naive UTC text; China has kept UTC+8 without daylight saving since 1991
+    return f"date({compiler.process(element.clauses, **kw)}, '+8 hours')"

@@ -76,5 +76,38 @@ def appeal_window(decided_on: dt.date, working_days: int, calendar: WorkdayCalen
     return AppealWindow(deadline=day, estimated=estimated)
 
 
-def amended_points_allowed(low: int, high: int, points: int) -> bool:
-    return low <= points <= high
+@dataclass(frozen=True)
+class OutcomeProblem:
+    message: str
+    rule: str
+    field: str
+
+
+def outcome_problem(
+    outcome: str, points: int | None, *, behaviour: str, current_points: int, allowed: tuple[int, int]
+) -> OutcomeProblem | None:
+    """Why this outcome cannot be decided, or None (rule 23). `allowed` is the lowest and highest
+    points the behaviour may carry: the reviewer may move within the band or one band either way, as
+    an inspector could with a reasoned adjustment (rule 8)."""
+    if outcome not in APPEAL_OUTCOMES:
+        return OutcomeProblem(
+            "outcome must be upheld, amended or revoked", "docs/rules.md rule 23", "outcome"
+        )
+    if outcome != "amended":
+        if points is not None:
+            return OutcomeProblem(
+                "points are given only with outcome `amended`", "docs/rules.md rule 23", "points"
+            )
+        return None
+    if points is None:
+        return OutcomeProblem("an amendment gives the new points", "docs/rules.md rule 23", "points")
+    low, high = allowed
+    if not low <= points <= high:
+        return OutcomeProblem(
+            f"points for {behaviour} must lie between {low} and {high}", "docs/rules.md rule 8", "points"
+        )
+    if points == current_points:
+        return OutcomeProblem(
+            "the points are unchanged: decide `upheld` instead", "docs/rules.md rule 23", "points"
+        )
+    return None

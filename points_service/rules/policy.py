@@ -174,6 +174,13 @@ class Policy:
             return 0
         return _threshold_lookup(self.single_event_suspension_months, points)
 
+    def lowest_sanction_points(self) -> int:
+        """The fewest points at which this profile suspends or terminates, by a year's total or by
+        one event (rules 10, 11): a year whose decisions add up to less reaches a measure at most."""
+        cumulative = [t for t, months in self.cumulative_suspension_months.items() if months > 0]
+        single = [t for t, months in self.single_event_suspension_months.items() if months > 0]
+        return min([self.termination_points, *cumulative, *single])
+
     def to_mapping(self) -> dict[str, Any]:
         """The profile as plain data, for GET /v1/policy."""
         return {
@@ -235,10 +242,12 @@ def parse_profile(mapping: Mapping[str, Any], catalogue: Mapping[str, Behaviour]
     scoring = mapping["scoring"]
     sanctions = mapping["sanctions"]
     repair = mapping["repair"]
-    bands = {int(k): tuple(int(p) for p in v) for k, v in scoring["bands"].items()}
-    for band, points in bands.items():
-        if len(points) != 3 or list(points) != sorted(points):
-            raise ValueError(f"profile {mapping['id']}: band {band} needs three ascending point values")
+    bands: dict[int, tuple[int, int, int]] = {}
+    for key, value in scoring["bands"].items():
+        points = [int(p) for p in value]
+        if len(points) != 3 or points != sorted(points):  # one figure per responsibility (rule 8)
+            raise ValueError(f"profile {mapping['id']}: band {key} needs three ascending point values")
+        bands[int(key)] = (points[0], points[1], points[2])
     for behaviour in catalogue.values():
         if behaviour.band not in bands:
             raise ValueError(f"profile {mapping['id']}: behaviour {behaviour.code} names unknown band")

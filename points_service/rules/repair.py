@@ -31,7 +31,7 @@ def repair_credit_on(
 def repair_refusal(state: PersonState, *, activity: str, day: dt.date, policy: Policy) -> str | None:
     """Why an application cannot succeed on `day`, or None when it can.
 
-    Submissions that cannot succeed are refused at once (issue 3): nothing recorded this year, the
+    Submissions that cannot succeed are refused at once: nothing recorded this year, the
     yearly or per-kind cap reached, or a year that holds a single-event 12.
     """
     credit, reason = repair_credit_on(state, activity=activity, day=day, policy=policy)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from .calendar import add_months, add_years, score_year
 from .policy import MEASURE_KINDS, TIERS, Policy, tier_rank
@@ -509,17 +508,17 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
     ]
     if covering:
         ends = [s.end for s in covering]
-        until = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        registered_until = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
         # a suspension or termination already decided but starting later ends the active status first
         sanction_starts = [s.start for s in state.suspensions if s.start > day]
         sanction_starts += [t.start for t in state.terminations if t.start > day]
-        until = min((d for d in (until, *sanction_starts) if d is not None), default=None)
+        active_until = min((d for d in (registered_until, *sanction_starts) if d is not None), default=None)
         return Eligibility(
             at=day,
             eligible=True,
             status="active",
             reason="registered and not suspended or terminated",
-            until=until,
+            until=active_until,
         )
     where = f" at {institution_code}" if institution_code else ""
     return Eligibility(
@@ -553,7 +552,7 @@ def next_change_after(state: PersonState, day: dt.date) -> dt.date | None:
 
 
 def transition_event(previous: str | None, current: str) -> str | None:
-    """The change-feed event for a status change, if clients must be told (issue 4)."""
+    """The change-feed event for a status change, if clients must be told."""
     if current == previous:
         return None
     if current in ("suspended", "terminated"):
@@ -561,86 +560,3 @@ def transition_event(previous: str | None, current: str) -> str | None:
     if previous in ("suspended", "terminated"):
         return "eligibility.reinstated"
     return None
-
-
-# -- the materialised snapshot: plain JSON-ready mappings ----------------------------------------
-
-
-def _d(value: dt.date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _p(value: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value is not None else None
-
-
-def state_to_mapping(state: PersonState) -> dict[str, Any]:
-    return {
-        "years": [
-            {
-                "year": y.year,
-                "points_recorded": y.points_recorded,
-                "points_repaired": y.points_repaired,
-                "max_single_event": y.max_single_event,
-                "tier": y.tier,
-            }
-            for y in state.years
-        ],
-        "measures": [[m.kind, m.year, _d(m.triggered_on), m.violation_id] for m in state.measures],
-        "suspensions": [
-            [_d(s.start), _d(s.end), s.months, s.year, s.violation_id, s.basis, s.shortened_by_months]
-            for s in state.suspensions
-        ],
-        "terminations": [
-            [
-                _d(t.start),
-                _d(t.barred_until),
-                t.bar_years,
-                t.year,
-                t.violation_id,
-                t.basis,
-                t.shortened_by_months,
-            ]
-            for t in state.terminations
-        ],
-        "repairs": [
-            [r.repair_id, r.year, _d(r.approved_on), r.activity, r.points, r.months_shortened, r.shortened]
-            for r in state.repairs
-        ],
-        "registrations": [
-            [
-                s.registration_id,
-                s.institution_code,
-                _d(s.start),
-                _d(s.end),
-                s.ended_by,
-                s.termination_violation_id,
-            ]
-            for s in state.registrations
-        ],
-        "decisions": list(state.decisions),
-    }
-
-
-def state_from_mapping(data: Mapping[str, Any]) -> PersonState:
-    return PersonState(
-        years=tuple(YearStanding(**y) for y in data["years"]),
-        measures=tuple(Measure(k, y, _p(d), v) for k, y, d, v in data["measures"]),  # type: ignore[arg-type]
-        suspensions=tuple(
-            Suspension(_p(a), _p(b), m, y, v, basis, sh)  # type: ignore[arg-type]
-            for a, b, m, y, v, basis, sh in data["suspensions"]
-        ),
-        terminations=tuple(
-            Termination(_p(a), _p(b), n, y, v, basis, sh)  # type: ignore[arg-type]
-            for a, b, n, y, v, basis, sh in data["terminations"]
-        ),
-        repairs=tuple(
-            RepairCredit(i, y, _p(d), a, p, m, s)  # type: ignore[arg-type]
-            for i, y, d, a, p, m, s in data["repairs"]
-        ),
-        registrations=tuple(
-            RegistrationSpan(i, c, _p(a), _p(b), e, v)  # type: ignore[arg-type]
-            for i, c, a, b, e, v in data["registrations"]
-        ),
-        decisions=tuple(data["decisions"]),
-    )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, true
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy.orm import QueryableAttribute, Session
 
-from .errors import Forbidden
+from ..persistence import queries
+from ..persistence.models import Practitioner, Violation
+from .errors import Forbidden, NotFound
 
 # docs/api.md "Auth" and each section's "who" column.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -21,6 +24,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "practitioners:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
     "registrations:write": frozenset({"admin", "hr_system"}),
     "violations:write": frozenset({"admin", "inspector"}),
+    # what a decision would bring, recording nothing: the agency's desk
+    "violations:preview": frozenset({"admin", "inspector", "reviewer"}),
     "violations:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
     "eligibility:batch": frozenset({"admin", "inspector", "reviewer", "hr_system"}),
     "roster:read": frozenset({"admin", "reviewer", "hr_system"}),
@@ -37,6 +42,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "events:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
     "webhooks:manage": frozenset({"admin", "reviewer", "hr_system"}),
     "audit:read": frozenset({"admin", "reviewer"}),
+    # the agency's desk: its figures (an HR system's for its own institution only), and the public
+    # notice register, which is public information
+    "statistics:read": frozenset({"admin", "reviewer", "hr_system"}),
+    "notices:read": frozenset({"admin", "inspector", "reviewer", "hr_system", "practitioner"}),
 }
 
 NATIONAL_ROLES = frozenset({"admin", "inspector", "reviewer"})
@@ -52,6 +61,7 @@ class Principal:
     practitioner_id: int | None = None
     practitioner_code: str | None = None
     last_used_at: dt.datetime | None = field(default=None, compare=False)
+    expires_at: dt.datetime | None = field(default=None, compare=False)
 
     @property
     def actor(self) -> str:
@@ -132,3 +142,40 @@ def key_id_of(recorded_by: str | None) -> int | None:
         return None
     ident = recorded_by.split(":", 2)[1]
     return int(ident) if ident.isdigit() else None
+
+
+# -- the same rule, asked of the database ---------------------------------------------------------
+
+
+def readable_violations(session: Session, principal: Principal, violation_ids: Sequence[int]) -> set[int]:
+    """Which of these decisions the principal may read (access.sees), in one query."""
+    if principal.is_national or not violation_ids:
+        return set(violation_ids)
+    return set(
+        session.scalars(
+            select(Violation.id).where(
+                Violation.id.in_(set(violation_ids)),
+                sees(principal, practitioner=Violation.practitioner_id, institution=Violation.institution_id),
+            )
+        )
+    )
+
+
+def visible_practitioner(session: Session, principal: Principal, code: str) -> Practitioner:
+    """The person, if the caller may see them; otherwise 404 so existence does not leak."""
+    require(principal, "practitioners:read")
+    practitioner = queries.practitioner_by_code(session, code)
+    if practitioner is None or not may_see_practitioner(session, principal, practitioner.id):
+        raise NotFound(f"no practitioner {code}")
+    return practitioner
+
+
+def may_see_practitioner(session: Session, principal: Principal, practitioner_id: int) -> bool:
+    if principal.is_national:
+        return True
+    if principal.role == "practitioner":
+        return principal.practitioner_id == practitioner_id
+    if principal.role == "hr_system":
+        assert principal.institution_id is not None
+        return queries.is_registered_at(session, practitioner_id, principal.institution_id)
+    return False

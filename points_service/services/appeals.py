@@ -10,19 +10,19 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..persistence.models import Appeal, LedgerEntry, Violation
-from ..rules.appeals import APPEAL_OUTCOMES, WorkdayCalendar, appeal_window
+from ..rules.appeals import APPEAL_OUTCOMES, WorkdayCalendar, appeal_window, outcome_problem
 from ..rules.calendar import local_date
 from ..rules.policy import ADJUSTMENTS, PolicySet
 from . import events
 from .access import Principal, require
 from .audit import record_audit
 from .errors import Conflict, NotFound, RuleViolation, WorkflowConflict
-from .state import recompute_state
+from .state import recompute
 from .versions import check_version, lock_owner
-from .violations import get_violation, live_decision_entry
+from .violations import decision_of, get_violation, live_decision_entry
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ def file_appeal(
     request_id: str | None = None,
 ) -> Appeal:
     require(principal, "appeals:file")
-    violation, practitioner, _ = get_violation(session, principal, violation_id)
-    lock_owner(session, violation)
+    practitioner = lock_owner(session, get_violation(session, principal, violation_id).violation)
+    violation = decision_of(session, violation_id).violation  # as committed once the lock is held
     if session.scalar(select(Appeal.id).where(Appeal.violation_id == violation.id)) is not None:
         raise Conflict(f"decision {violation.id} has already been appealed; an appeal is decided once")
-    if live_decision_entry(session, violation) is None:
+    if live_decision_entry(violation) is None:
         raise WorkflowConflict(f"decision {violation.id} has been revoked")
     window = appeal_window(
         violation.decided_on, policies.get(violation.profile_id).appeal_window_working_days, calendar
@@ -66,8 +66,8 @@ def file_appeal(
             deadline=window.deadline.isoformat(),
         )
     appeal = Appeal(
-        violation_id=violation.id,
-        practitioner_id=practitioner.id,
+        violation=violation,
+        practitioner=practitioner,
         reason=reason,
         status="open",
         filed_on=today,
@@ -113,7 +113,9 @@ def _emit(session, appeal, violation, practitioner, kind: str, *, now: dt.dateti
 
 def get_appeal(session: Session, principal: Principal, appeal_id: int) -> Appeal:
     require(principal, "appeals:read")
-    appeal = session.get(Appeal, appeal_id)
+    appeal = session.scalar(
+        select(Appeal).options(joinedload(Appeal.practitioner)).where(Appeal.id == appeal_id)
+    )
     if appeal is None:
         raise NotFound(f"no appeal {appeal_id}")
     try:
@@ -132,6 +134,8 @@ def decide_appeal(
     now: dt.datetime,
     request_id: str | None = None,
 ) -> Appeal:
+    """Decide an open appeal once: upheld changes nothing; amended and revoked reverse the decision
+    in the ledger (and amended records the new points), then everything derived is recomputed."""
     require(principal, "appeals:decide")
     appeal = get_appeal(session, principal, cmd.appeal_id)
     practitioner = lock_owner(session, appeal)
@@ -143,80 +147,17 @@ def decide_appeal(
         raise WorkflowConflict(
             f"the appeal was already decided: {appeal.status}", current_status=appeal.status
         )
-    if cmd.outcome not in APPEAL_OUTCOMES:
-        raise RuleViolation(
-            "outcome must be upheld, amended or revoked", rule="docs/rules.md rule 23", field="outcome"
-        )
-    violation = session.get(Violation, appeal.violation_id)
-    assert violation is not None
-    entry = live_decision_entry(session, violation)
-    if entry is None:
+    violation = decision_of(session, appeal.violation_id).violation
+    entry = live_decision_entry(violation)
+    if cmd.outcome in APPEAL_OUTCOMES and entry is None:
         raise WorkflowConflict(f"decision {violation.id} has been revoked")
-    today = local_date(now)
-    if cmd.outcome == "amended":
-        policy = policies.get(violation.profile_id)
-        if cmd.points is None:
-            raise RuleViolation(
-                "an amendment gives the new points", rule="docs/rules.md rule 23", field="points"
-            )
-        # the reviewer may move within the band or one band either way, as an inspector could (rule 8)
-        ranges = [policy.allowed_points(violation.behaviour_code, a) for a in (None, *ADJUSTMENTS)]
-        low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        if not low <= cmd.points <= high:
-            raise RuleViolation(
-                f"points for {violation.behaviour_code} must lie between {low} and {high}",
-                rule="docs/rules.md rule 8",
-                field="points",
-            )
-        if cmd.points == entry.points:
-            raise RuleViolation(
-                "the points are unchanged: decide `upheld` instead",
-                rule="docs/rules.md rule 23",
-                field="points",
-            )
-    elif cmd.points is not None:
-        raise RuleViolation(
-            "points are given only with outcome `amended`", rule="docs/rules.md rule 23", field="points"
-        )
-
-    if cmd.outcome in ("amended", "revoked"):
-        reversal = LedgerEntry(
-            practitioner_id=practitioner.id,
-            kind="reversal",
-            score_year=entry.score_year,
-            effective_on=today,
-            points=-entry.points,
-            violation_id=violation.id,
-            reverses_entry_id=entry.id,
-            profile_id=entry.profile_id,
-            reason=f"appeal {appeal.id} {cmd.outcome}: {cmd.reason}",
-            recorded_at=now,
-            recorded_by=principal.actor,
-        )
-        session.add(reversal)
-        session.flush()
-        appeal.reversal_entry_id = reversal.id
-    if cmd.outcome == "amended":
-        amended = LedgerEntry(
-            practitioner_id=practitioner.id,
-            kind="decision",
-            score_year=entry.score_year,
-            # the amended points keep the original decision date, so the score year is unchanged
-            effective_on=violation.decided_on,
-            points=cmd.points,
-            violation_id=violation.id,
-            profile_id=entry.profile_id,
-            reason=f"appeal {appeal.id} amended: {cmd.reason}",
-            recorded_at=now,
-            recorded_by=principal.actor,
-        )
-        session.add(amended)
-        session.flush()
-        appeal.amended_entry_id = amended.id
+    _check_outcome(cmd, violation, entry, policies)
+    assert entry is not None  # _check_outcome refused every other outcome
+    _write_ledger(session, principal, appeal, cmd, entry, decided_on=violation.decided_on, now=now)
     appeal.status = cmd.outcome
     appeal.outcome_points = cmd.points
     appeal.outcome_reason = cmd.reason
-    appeal.decided_on = today
+    appeal.decided_on = local_date(now)
     appeal.decided_at = now
     appeal.decided_by = principal.actor
     session.flush()
@@ -239,7 +180,7 @@ def decide_appeal(
             practitioner_code=practitioner.code,
             institution_id=violation.institution_id,
         )
-    recompute_state(session, practitioner, policies=policies, now=now)
+    recompute(session, practitioner, policies=policies, now=now)
     record_audit(
         session,
         principal,
@@ -251,3 +192,69 @@ def decide_appeal(
         request_id=request_id,
     )
     return appeal
+
+
+def _check_outcome(
+    cmd: DecideAppeal, violation: Violation, entry: LedgerEntry | None, policies: PolicySet
+) -> None:
+    allowed = (0, 0)
+    if cmd.outcome == "amended":
+        policy = policies.get(violation.profile_id)
+        ranges = [policy.allowed_points(violation.behaviour_code, a) for a in (None, *ADJUSTMENTS)]
+        allowed = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+    problem = outcome_problem(
+        cmd.outcome,
+        cmd.points,
+        behaviour=violation.behaviour_code,
+        current_points=entry.points if entry is not None else 0,
+        allowed=allowed,
+    )
+    if problem is not None:
+        raise RuleViolation(problem.message, rule=problem.rule, field=problem.field)
+
+
+def _write_ledger(
+    session: Session,
+    principal: Principal,
+    appeal: Appeal,
+    cmd: DecideAppeal,
+    entry: LedgerEntry,
+    *,
+    decided_on: dt.date,
+    now: dt.datetime,
+) -> None:
+    """An amendment or revocation never edits the decision: it reverses its entry, and an amendment
+    records the new points as a new decision entry (rule 24)."""
+    if cmd.outcome not in ("amended", "revoked"):
+        return
+    common = {
+        "practitioner_id": entry.practitioner_id,
+        "score_year": entry.score_year,
+        "violation_id": entry.violation_id,
+        "profile_id": entry.profile_id,
+        "recorded_at": now,
+        "recorded_by": principal.actor,
+    }
+    reversal = LedgerEntry(
+        kind="reversal",
+        effective_on=local_date(now),
+        points=-entry.points,
+        reverses_entry_id=entry.id,
+        reason=f"appeal {appeal.id} {cmd.outcome}: {cmd.reason}",
+        **common,
+    )
+    session.add(reversal)
+    session.flush()
+    appeal.reversal_entry_id = reversal.id
+    if cmd.outcome == "amended":
+        amended = LedgerEntry(
+            kind="decision",
+            # the amended points keep the original decision's date, so the score year is unchanged
+            effective_on=decided_on,
+            points=cmd.points,
+            reason=f"appeal {appeal.id} amended: {cmd.reason}",
+            **common,
+        )
+        session.add(amended)
+        session.flush()
+        appeal.amended_entry_id = amended.id

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..persistence.models import AuditEvent
-from ..persistence.writes import Writes
 from .access import Principal
 
 
@@ -20,9 +19,6 @@ def canonical_json(value: Any) -> str:
 
 def digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
-
-
-_INSERT = AuditEvent.__table__.insert()
 
 
 def record_audit(
@@ -35,25 +31,21 @@ def record_audit(
     detail: dict[str, Any],
     now: dt.datetime,
     request_id: str | None = None,
-    writes: Writes | None = None,
+    actor: str | None = None,
 ) -> None:
-    """`detail` must never hold a raw national ID: callers pass masked values only.
-
-    A table insert in the caller's transaction (no unit-of-work flush): at once, or with the use
-    case's other rows when given `writes`.
-    """
-    values = {
-        "at": now,
-        "actor": principal.actor if principal else "system",
-        "role": principal.role if principal else "system",
-        "action": action,
-        "object_type": object_type,
-        "object_id": str(object_id),
-        "request_id": request_id,
-        "digest": digest(detail),
-        "detail": detail,
-    }
-    if writes is not None:
-        writes.insert(AuditEvent.__table__, values)
-    else:
-        session.execute(_INSERT, values)
+    """One audit row in the caller's transaction. `detail` must never hold a raw national ID:
+    callers pass masked values only. Without a principal the row is the system's; `actor` then
+    says which part of it (an import of a file, the demo seed)."""
+    session.add(
+        AuditEvent(
+            at=now,
+            actor=principal.actor if principal else (actor or "system")[:200],
+            role=principal.role if principal else "system",
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            request_id=request_id,
+            digest=digest(detail),
+            detail=detail,
+        )
+    )

@@ -1,4 +1,4 @@
-"""The audit trail, read back (issue 5): every write, who did it, when, and a digest of the change."""
+"""The audit trail, read back: every write, who did it, when, and a digest of the change."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
@@ -16,7 +16,19 @@ from ..persistence import queries
 from ..rules import standing as rules
 from .access import Principal, require
 from .errors import NotFound
-from .state import eligibility_view, stored_state
+from .state import stored_state
+
+
+@dataclass(frozen=True)
+class Answer:
+    """May this person's services be settled by the fund on a day (rule 18)."""
+
+    practitioner_code: str
+    eligibility: rules.Eligibility
+
+
+def _unknown(code: str, at: dt.date) -> Answer:
+    return Answer(code, rules.Eligibility(at, False, "unknown", "no such practitioner", None))
 
 
 def _visible(principal: Principal, snapshot: Row, state: rules.PersonState) -> bool:
@@ -37,19 +49,19 @@ def _require_own_institution(principal: Principal, institution_code: str | None)
 
 def eligibility_for(
     session: Session, principal: Principal, code: str, *, at: dt.date, institution_code: str | None
-) -> dict[str, Any]:
+) -> Answer:
     require(principal, "practitioners:read")
     _require_own_institution(principal, institution_code)
     snapshot = queries.state_by_code(session, code)
     state = stored_state(snapshot)
     if snapshot is None or not _visible(principal, snapshot, state):
         raise NotFound(f"no practitioner {code}")
-    return eligibility_view(code, rules.eligibility_on(state, at, institution_code))
+    return Answer(code, rules.eligibility_on(state, at, institution_code))
 
 
 def eligibility_batch(
     session: Session, principal: Principal, codes: Sequence[str], *, at: dt.date, institution_code: str | None
-) -> list[dict[str, Any]]:
+) -> list[Answer]:
     """Results in request order; unknown codes, and people outside the caller's scope, are `unknown`."""
     require(principal, "eligibility:batch")
     _require_own_institution(principal, institution_code)
@@ -59,23 +71,10 @@ def eligibility_batch(
         snapshot = snapshots.get(code)
         state = stored_state(snapshot)
         if snapshot is None or not _visible(principal, snapshot, state):
-            results.append(unknown_view(code, at))
+            results.append(_unknown(code, at))
         else:
-            results.append(eligibility_view(code, rules.eligibility_on(state, at, institution_code)))
+            results.append(Answer(code, rules.eligibility_on(state, at, institution_code)))
     return results
-
-
-def unknown_view(code: str, at: dt.date) -> dict[str, Any]:
-    return {
-        "practitioner_code": code,
-        "at": at,
-        "eligible": False,
-        "status": "unknown",
-        "reason": "no such practitioner",
-        "until": None,
-        "barred_until": None,
-        "emergency_care_settles": True,
-    }
 
 
 def roster(
@@ -86,7 +85,7 @@ def roster(
     at: dt.date,
     after: str | None,
     limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[Answer], str | None]:
     """The institution's staff registered on `at` (as the institution recorded them), with eligibility."""
     require(principal, "roster:read")
     institution = queries.institution_by_code(session, institution_code)
@@ -95,8 +94,7 @@ def roster(
     snapshots = queries.roster_page(session, institution.id, at=at, after=after, limit=limit + 1)
     page, more = snapshots[:limit], len(snapshots) > limit
     items = [
-        eligibility_view(s.practitioner_code, rules.eligibility_on(stored_state(s), at, institution.code))
-        for s in page
+        Answer(s.practitioner_code, rules.eligibility_on(stored_state(s), at, institution.code)) for s in page
     ]
     return items, (page[-1].practitioner_code if more and page else None)
 

@@ -11,12 +11,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import BigInteger, Text, and_, cast, exists, func, literal, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..persistence.models import OutboxEvent, Registration
-from ..persistence.writes import Writes
 from .access import Principal, require, sees
 
 EVENT_TYPES = (
@@ -24,6 +21,7 @@ EVENT_TYPES = (
     "violation.amended",
     "violation.revoked",
     "measure.triggered",
+    "measure.withdrawn",
     "eligibility.suspended",
     "eligibility.reinstated",
     "eligibility.terminated",
@@ -44,14 +42,8 @@ EVENT_TYPES = (
 SOURCE = "/points-service"
 
 
-def _current_txid():
+def _current_txid() -> Any:
     return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
-
-
-# the transaction id orders the feed on PostgreSQL (positioned_after); SQLite has none
-_INSERT = OutboxEvent.__table__.insert()
-_TXID = _current_txid()
-_INSERT_PG = OutboxEvent.__table__.insert().values(txid=_TXID)
 
 
 def emit(
@@ -64,42 +56,34 @@ def emit(
     practitioner_code: str | None = None,
     institution_id: int | None = None,
     dedupe_key: str | None = None,
-    writes: Writes | None = None,
 ) -> bool:
-    """Write one event; with a `dedupe_key`, a second write of the same fact is a no-op.
+    """Add one event to the outbox, in the caller's transaction; returns whether it was added.
 
-    Returns whether a row was written. Given `writes` (and no dedupe key), the row goes with the
-    use case's other rows instead of at once.
+    With a `dedupe_key` (a sweep's fact, which another run of the same day finds again) an event
+    already recorded under it is not added twice. Callers that announce under a key hold the
+    person's lock or the job's, so the check cannot race; the unique index is the second wall.
     """
     assert type_ in EVENT_TYPES, type_
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    values = {
-        "event_id": str(uuid.uuid4()),
-        "type": type_,
-        "subject": f"practitioners/{practitioner_code}" if practitioner_code else None,
-        "practitioner_id": practitioner_id,
-        "institution_id": institution_id,
-        "data": data,
-        "dedupe_key": dedupe_key,
-        "occurred_at": now,
-    }
-    table = OutboxEvent.__table__
-    if dedupe_key is None:
-        if writes is not None:
-            writes.insert(table, {**values, "txid": _TXID} if postgresql else values)
-            return True
-        # a table insert built once, sent at once: no unit-of-work flush on the write path
-        session.execute(_INSERT_PG if postgresql else _INSERT, values)
-        return True
-    insert = pg_insert if postgresql else sqlite_insert
-    written = session.execute(
-        insert(table)
-        .values(txid=_TXID if postgresql else None, **values)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        # rowcount is -1 under psycopg for this statement; RETURNING says whether it was written
-        .returning(table.c.id)
-    ).first()
-    return written is not None
+    if dedupe_key is not None and session.scalar(
+        select(OutboxEvent.id).where(OutboxEvent.dedupe_key == dedupe_key)
+    ):
+        return False
+    session.add(
+        OutboxEvent(
+            event_id=str(uuid.uuid4()),
+            type=type_,
+            subject=f"practitioners/{practitioner_code}" if practitioner_code else None,
+            practitioner_id=practitioner_id,
+            institution_id=institution_id,
+            data=data,
+            dedupe_key=dedupe_key,
+            occurred_at=now,
+            # PostgreSQL: the writing transaction's id orders the feed (positioned_after); SQLite
+            # serialises writers, so there the id order is the commit order
+            txid=_current_txid() if session.get_bind().dialect.name == "postgresql" else None,
+        )
+    )
+    return True
 
 
 def cloud_event(event: OutboxEvent) -> dict[str, Any]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from sqlalchemy import select, update
+from cachetools import TTLCache
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
@@ -98,13 +102,71 @@ def create_key(session: Session, cmd: CreateKey, *, now: dt.datetime) -> tuple[A
     return key, secret
 
 
-def authenticate(session: Session, secret: str, *, now: dt.datetime) -> Principal:
-    """The principal behind a bearer key; 401 for unknown, revoked or expired keys.
+class PrincipalCache:
+    """Valid principals by the hash of their key, kept for a few seconds.
 
-    Read on every request, never cached, so a revoked key fails at the next request in every
-    worker (issue 5).
+    The key check was a query with two joins on every request; with this cache a key is read once
+    per `seconds` per process. The price is a bound on staleness: a key revoked by another process
+    (`points-service keys revoke`) is refused by this one within `seconds`; revoked in this process,
+    at once. Expiry is checked on every request against the cached `expires_at`. Only valid keys
+    are kept: an unknown key is looked up every time (and limited per address, api.security).
     """
-    row = queries.principal_by_hash(session, hash_key(secret))
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self.configure(seconds)
+
+    def configure(self, seconds: float, *, timer: Callable[[], float] = time.monotonic) -> None:
+        with self._lock:
+            self._by_hash: TTLCache[str, Principal] | None = (
+                TTLCache(maxsize=100_000, ttl=seconds, timer=timer) if seconds > 0 else None
+            )
+
+    def get(self, key_hash: str) -> Principal | None:
+        if self._by_hash is None:
+            return None
+        with self._lock:
+            return self._by_hash.get(key_hash)
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self._by_hash is not None:
+            with self._lock:
+                self._by_hash[key_hash] = principal
+
+    def forget(self, key_id: int) -> None:
+        """A key changed in this process (revoked, rotated): read it again at its next use."""
+        if self._by_hash is not None:
+            with self._lock:
+                for key_hash in [h for h, p in self._by_hash.items() if p.key_id == key_id]:
+                    del self._by_hash[key_hash]
+
+
+# one per process; create_app sets its bound from POINTS_KEY_CACHE_SECONDS
+PRINCIPALS = PrincipalCache(seconds=5)
+
+
+def authenticate(session: Session, secret: str, *, now: dt.datetime) -> Principal:
+    """The principal behind a bearer key; 401 for unknown, revoked or expired keys (PRINCIPALS
+    keeps valid ones for a few seconds)."""
+    key_hash = hash_key(secret)
+    cached = PRINCIPALS.get(key_hash)
+    if cached is not None and (cached.expires_at is None or cached.expires_at > now):
+        return cached
+    principal = principal_of(queries.principal_by_hash(session, key_hash), now=now)
+    PRINCIPALS.put(key_hash, principal)
+    return principal
+
+
+def principal_for_key(session: Session, key_id: int, *, now: dt.datetime) -> Principal:
+    """The principal behind a key id, read afresh (no cache): the console keeps a signed-in key's
+    id in its session, never the secret, and asks on every request whether the key still holds,
+    so a revoked or expired key's session ends at its next request."""
+    return principal_of(queries.principal_by_id(session, key_id), now=now)
+
+
+def principal_of(row: Row | None, *, now: dt.datetime) -> Principal:
+    """The principal a key row names (queries.principal_by_hash, principal_by_id); NotAuthenticated
+    when the key is unknown, revoked or expired."""
     if row is None:
         raise NotAuthenticated("unknown API key")
     if row.revoked_at is not None:
@@ -120,6 +182,7 @@ def authenticate(session: Session, secret: str, *, now: dt.datetime) -> Principa
         practitioner_id=row.practitioner_id,
         practitioner_code=row.practitioner_code,
         last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
     )
 
 
@@ -133,11 +196,16 @@ def has_admin_key(session: Session) -> bool:
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
-def touch(session: Session, key_id: int, *, now: dt.datetime) -> None:
-    """Record that a key was used, at most once a minute (a write per request would be waste)."""
-    key = session.get(ApiKey, key_id)
+def touch(session: Session, secret: str | None, principal: Principal, *, now: dt.datetime) -> None:
+    """Record that a key was used, at most once a minute (a write per request would be waste).
+    `secret`: the key as presented, whose cached principal is refreshed; None from the console,
+    which holds only the key's id and reads the key afresh on every request."""
+    key = session.get(ApiKey, principal.key_id)
     if key is not None and (key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION):
         key.last_used_at = now
+    if secret is not None:
+        # the cached principal learns it too, or it would ask for another write at every request
+        PRINCIPALS.put(hash_key(secret), replace(principal, last_used_at=now))
 
 
 def find_key(session: Session, ref: str) -> ApiKey:
@@ -168,6 +236,7 @@ def revoke_key(session: Session, ref: str, *, now: dt.datetime) -> ApiKey:
     key = find_key(session, ref)
     if key.revoked_at is None:
         key.revoked_at = now
+        PRINCIPALS.forget(key.id)
         disabled = webhooks.disable_for_key(session, key.id, reason="key_revoked", now=now)
         record_audit(
             session,
@@ -206,6 +275,7 @@ def rotate_key(session: Session, ref: str, *, grace: dt.timedelta, now: dt.datet
     ends = now + grace
     if old.expires_at is None or old.expires_at > ends:
         old.expires_at = ends
+        PRINCIPALS.forget(old.id)
     # the subscriptions go on under the new key: the old one's expiry would otherwise stop them
     session.execute(
         update(WebhookSubscription)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, joinedload
 
 from ..persistence.models import Institution, Measure, Practitioner
 from ..rules.calendar import local_date
@@ -35,13 +35,11 @@ def list_measures(
     state: str | None,
     after: int | None,
     limit: int,
-) -> tuple[list[tuple[Measure, str, str]], int | None]:
-    """The caller's queue: (measure, practitioner code, institution code), oldest first."""
+) -> tuple[list[Measure], int | None]:
+    """The caller's queue of tasks, oldest first, with the codes of the person and institution."""
     require(principal, "measures:read")
     query = (
-        select(Measure, Practitioner.code, Institution.code)
-        .join(Practitioner, Practitioner.id == Measure.practitioner_id)
-        .join(Institution, Institution.id == Measure.institution_id)
+        _with_parties(select(Measure))
         .where(
             Measure.kind.in_(_kinds_for(principal)),
             sees(principal, practitioner=Measure.practitioner_id, institution=Measure.institution_id),
@@ -52,18 +50,24 @@ def list_measures(
     if institution_code is not None:
         if principal.role == "hr_system" and institution_code != principal.institution_code:
             raise NotFound(f"no institution {institution_code}")  # another hospital's queue
-        query = query.where(Institution.code == institution_code)
+        query = query.where(
+            Measure.institution_id.in_(select(Institution.id).where(Institution.code == institution_code))
+        )
     if state is not None:
         query = query.where(Measure.state == state)
     if after is not None:
         query = query.where(Measure.id > after)
-    rows = [tuple(r) for r in session.execute(query)]
+    rows = list(session.scalars(query))
     page = rows[:limit]
-    return page, (page[-1][0].id if len(rows) > limit and page else None)  # type: ignore[return-value]
+    return page, (page[-1].id if len(rows) > limit and page else None)
+
+
+def _with_parties(query: Select) -> Select:
+    return query.options(joinedload(Measure.practitioner), joinedload(Measure.institution))
 
 
 def _visible_measure(session: Session, principal: Principal, measure_id: int) -> Measure:
-    measure = session.get(Measure, measure_id)
+    measure = session.scalar(_with_parties(select(Measure)).where(Measure.id == measure_id))
     if (
         measure is None
         or measure.kind not in _kinds_for(principal)
@@ -81,10 +85,12 @@ def complete_measure(
     completed_on: dt.date,
     note: str | None,
     publish: bool = False,
+    published_name: str | None = None,
     now: dt.datetime,
     request_id: str | None = None,
 ) -> Measure:
-    """Mark a talk or notice done; `publish` marks a circulated notice published on the website."""
+    """Mark a talk or notice done; `publish` marks a circulated notice published on the website,
+    under `published_name` (default: the registry name), as the public register then shows it."""
     require(principal, "measures:complete")
     measure = _visible_measure(session, principal, measure_id)
     lock_owner(session, measure)  # the rules may cancel it concurrently (a revocation)
@@ -106,6 +112,9 @@ def complete_measure(
     if publish:
         measure.state = "published"
         measure.published_on = completed_on
+        measure.published_name = published_name or session.scalar(
+            select(Practitioner.name).where(Practitioner.id == measure.practitioner_id)
+        )
         measure.completed_on = measure.completed_on or completed_on
     else:
         measure.state = "completed"
@@ -120,14 +129,9 @@ def complete_measure(
         action=f"measure.{measure.state}",
         object_type="measure",
         object_id=measure.id,
-        detail={"on": completed_on.isoformat(), "note": note},
+        detail={"on": completed_on.isoformat(), "note": note}
+        | ({"published_name": measure.published_name} if publish else {}),
         now=now,
         request_id=request_id,
     )
     return measure
-
-
-def measure_codes(session: Session, measure: Measure) -> tuple[str, str]:
-    practitioner = session.scalar(select(Practitioner.code).where(Practitioner.id == measure.practitioner_id))
-    institution = session.scalar(select(Institution.code).where(Institution.id == measure.institution_id))
-    return practitioner, institution  # type: ignore[return-value]

@@ -15,7 +15,7 @@ from ..persistence.models import Institution, Practitioner, Registration
 from ..rules.calendar import local_date
 from ..rules.policy import PolicySet
 from . import events
-from .access import Principal, require, sees
+from .access import Principal, readable_violations, require, sees, visible_practitioner
 from .audit import record_audit
 from .errors import (
     DuplicateInstitution,
@@ -26,7 +26,7 @@ from .errors import (
     ReregistrationBarred,
     RuleViolation,
 )
-from .state import recompute_state, stored_state
+from .state import recompute, stored_state
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def create_practitioner(
     policies: PolicySet,
     now: dt.datetime,
     request_id: str | None,
-) -> Created[Practitioner]:
+) -> Created[Person]:
     require(principal, "practitioners:write")
     try:
         national_id = pii.normalise_national_id(cmd.id_number)
@@ -150,7 +150,9 @@ def create_practitioner(
         same = (existing.name, existing.category) == (cmd.name, cmd.category)
         if not same or existing.national_id_index not in indexes:
             raise DuplicatePractitioner(f"practitioner {cmd.code} exists with different data", code=cmd.code)
-        return Created(existing, created=False)
+        return Created(
+            Person(existing, registrations_of(session, principal, existing, now=now)), created=False
+        )
     if session.scalar(select(Practitioner.id).where(Practitioner.national_id_index.in_(indexes))) is not None:
         raise DuplicatePractitioner("this national ID number is already held by another practitioner code")
     practitioner = Practitioner(
@@ -166,7 +168,7 @@ def create_practitioner(
     )
     session.add(practitioner)
     session.flush()
-    recompute_state(session, practitioner, policies=policies, now=now)
+    recompute(session, practitioner, policies=policies, now=now)
     record_audit(
         session,
         principal,
@@ -182,27 +184,7 @@ def create_practitioner(
         now=now,
         request_id=request_id,
     )
-    return Created(practitioner, created=True)
-
-
-def visible_practitioner(session: Session, principal: Principal, code: str) -> Practitioner:
-    """The person, if the caller may see them; otherwise 404 so existence does not leak."""
-    require(principal, "practitioners:read")
-    practitioner = queries.practitioner_by_code(session, code)
-    if practitioner is None or not may_see_practitioner(session, principal, practitioner.id):
-        raise NotFound(f"no practitioner {code}")
-    return practitioner
-
-
-def may_see_practitioner(session: Session, principal: Principal, practitioner_id: int) -> bool:
-    if principal.is_national:
-        return True
-    if principal.role == "practitioner":
-        return principal.practitioner_id == practitioner_id
-    if principal.role == "hr_system":
-        assert principal.institution_id is not None
-        return queries.is_registered_at(session, practitioner_id, principal.institution_id)
-    return False
+    return Created(Person(practitioner, []), created=True)
 
 
 # -- registrations (rule 4, 17) -------------------------------------------------------------------
@@ -220,7 +202,7 @@ def register(
     policies: PolicySet,
     now: dt.datetime,
     request_id: str | None,
-) -> Created[tuple[Registration, str]]:
+) -> Created[RegistrationStanding]:
     require(principal, "registrations:write")
     _require_own_institution(principal, cmd.institution_code)
     institution = queries.institution_by_code(session, cmd.institution_code)
@@ -241,14 +223,15 @@ def register(
         raise RuleViolation(NO_MATCH, rule="docs/api.md Registry")
     if practitioner is None:
         raise NotFound(f"no practitioner {cmd.practitioner_code}")
-    state = stored_state(queries.state_by_code(session, practitioner.code))
+    state = stored_state(queries.snapshot_of(session, practitioner.id))
     for span in state.registrations:
         if span.institution_code != institution.code or span.void:
             continue
         if span.start == cmd.start_date and span.end is None:
-            row = session.get(Registration, span.registration_id)
-            assert row is not None
-            return Created((row, institution.code), created=False)
+            return Created(
+                registration_of(session, principal, practitioner, span.registration_id, now=now),
+                created=False,
+            )
         # the new registration is open-ended, so it overlaps anything still running when it starts;
         # a registration ended by a termination counts as ended (rule 17)
         if span.end is None or span.end > cmd.start_date:
@@ -288,8 +271,8 @@ def register(
         now=now,
         request_id=request_id,
     )
-    recompute_state(session, practitioner, policies=policies, now=now)
-    return Created((registration, institution.code), created=True)
+    recompute(session, practitioner, policies=policies, now=now)
+    return Created(registration_of(session, principal, practitioner, registration.id, now=now), created=True)
 
 
 def end_registration(
@@ -300,7 +283,7 @@ def end_registration(
     policies: PolicySet,
     now: dt.datetime,
     request_id: str | None,
-) -> tuple[Registration, str]:
+) -> RegistrationStanding:
     require(principal, "registrations:write")
     _require_own_institution(principal, cmd.institution_code)
     practitioner = queries.lock_practitioner(session, cmd.practitioner_code)
@@ -344,8 +327,8 @@ def end_registration(
         now=now,
         request_id=request_id,
     )
-    recompute_state(session, practitioner, policies=policies, now=now)
-    return registration, institution.code
+    recompute(session, practitioner, policies=policies, now=now)
+    return registration_of(session, principal, practitioner, registration.id, now=now)
 
 
 def _registration_changed(
@@ -397,13 +380,43 @@ def _require_own_institution(principal: Principal, institution_code: str) -> Non
         raise Forbidden("an HR system may only manage registrations at its own institution")
 
 
-def registrations_view(
+@dataclass(frozen=True)
+class RegistrationStanding:
+    """A registration as it stands: a termination ends open ones without anyone writing to them."""
+
+    id: int
+    practitioner_code: str
+    institution_code: str
+    start_date: dt.date
+    end_date: dt.date | None
+    ended_by: str | None  # "registry" | "termination" | None
+    end_reason: str | None
+    active: bool  # covers today
+
+
+@dataclass(frozen=True)
+class Person:
+    """A practitioner with the registrations the reader may see."""
+
+    practitioner: Practitioner
+    registrations: list[RegistrationStanding]
+
+
+def read_practitioner(session: Session, principal: Principal, code: str, *, now: dt.datetime) -> Person:
+    practitioner = visible_practitioner(session, principal, code)
+    return Person(practitioner, registrations_of(session, principal, practitioner, now=now))
+
+
+def registrations_of(
     session: Session, principal: Principal, practitioner: Practitioner, *, now: dt.datetime
-) -> list[dict]:
-    """The registrations the principal may see, as they stand (a termination ends open ones): a
-    hospital sees its own registrations of the person, not where else they work."""
-    state = stored_state(queries.state_by_code(session, practitioner.code))
+) -> list[RegistrationStanding]:
+    """The registrations the principal may see, as they stand: a hospital sees its own
+    registrations of the person, not where else they work."""
+    state = stored_state(queries.snapshot_of(session, practitioner.id))
     spans = {s.registration_id: s for s in state.registrations}
+    terminations = readable_violations(
+        session, principal, [s.termination_violation_id for s in spans.values() if s.termination_violation_id]
+    )
     today = local_date(now)
     out = []
     for row, code in queries.registrations_for(session, practitioner.id):
@@ -411,17 +424,39 @@ def registrations_view(
             continue
         span = spans.get(row.id)
         end = span.end if span else row.end_date
+        terminated = span is not None and span.ended_by == "termination"
+        reason = row.end_reason
+        if terminated:
+            by = span.termination_violation_id  # type: ignore[union-attr]
+            reason = (
+                f"terminated by violation {by} (docs/rules.md rule 17)"
+                if by in terminations
+                else "terminated (docs/rules.md rule 17)"
+            )
         out.append(
-            {
-                "id": row.id,
-                "institution_code": code,
-                "start_date": row.start_date,
-                "end_date": end,
-                "ended_by": span.ended_by if span else ("registry" if row.end_date else None),
-                "end_reason": row.end_reason
-                if (span is None or span.ended_by != "termination")
-                else f"terminated by violation {span.termination_violation_id} (docs/rules.md rule 17)",
-                "active": row.start_date <= today and (end is None or today < end),
-            }
+            RegistrationStanding(
+                id=row.id,
+                practitioner_code=practitioner.code,
+                institution_code=code,
+                start_date=row.start_date,
+                end_date=end,
+                ended_by=span.ended_by if span else ("registry" if row.end_date else None),
+                end_reason=reason,
+                active=row.start_date <= today and (end is None or today < end),
+            )
         )
     return out
+
+
+def registration_of(
+    session: Session,
+    principal: Principal,
+    practitioner: Practitioner,
+    registration_id: int,
+    *,
+    now: dt.datetime,
+) -> RegistrationStanding:
+    [standing] = [
+        r for r in registrations_of(session, principal, practitioner, now=now) if r.id == registration_id
+    ]
+    return standing

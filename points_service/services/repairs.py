@@ -7,21 +7,22 @@ out the credit and any shortened term from the ledger, so a later revocation is 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, joinedload
 
 from ..persistence import queries
-from ..persistence.models import Institution, LedgerEntry, Practitioner, RepairApplication
+from ..persistence.models import Institution, LedgerEntry, Practitioner, PractitionerState, RepairApplication
+from ..rules import standing as rules
 from ..rules.calendar import local_date, score_year
+from ..rules.policy import Policy, PolicySet
 from ..rules.repair import repair_credit_on, repair_refusal
 from . import events
-from .access import Principal, require, sees
+from .access import Principal, may_see_practitioner, require, sees
 from .audit import record_audit
 from .errors import Forbidden, NotFound, RuleViolation, WorkflowConflict
-from .registry import may_see_practitioner
-from .state import recompute_state, stored_state
+from .state import derive_from, recompute, stored_state
 from .versions import check_version, lock_owner
 
 DECISIONS = ("approve", "reject")
@@ -46,10 +47,73 @@ class ReviewRepair:
     if_match: int | None = None
 
 
+@dataclass(frozen=True)
+class Repair:
+    """An application and, once approved, its credit as the rules now compute it from the ledger."""
+
+    application: RepairApplication
+    credit: rules.RepairCredit | None
+
+
 def submit_repair(
     session: Session, principal: Principal, cmd: SubmitRepair, *, policies, now: dt.datetime, request_id=None
-) -> RepairApplication:
+) -> Repair:
     require(principal, "repairs:submit")
+    submission = check_submission(session, principal, cmd, policies=policies, now=now)
+    refusal = submission.refusal(cmd.activity)
+    if refusal is not None:  # an application that cannot succeed is refused now, not after review
+        raise RuleViolation(refusal, rule=refusal.split(":")[0], field="activity")
+    practitioner, institution = submission.practitioner, submission.institution
+    application = RepairApplication(
+        practitioner=practitioner,
+        institution=institution,
+        activity=cmd.activity,
+        completed_on=cmd.completed_on,
+        evidence_ref=cmd.evidence_ref,
+        status="submitted",
+        submitted_at=now,
+        submitted_by=principal.actor,
+    )
+    session.add(application)
+    session.flush()
+    _emit(session, application, "repair.submitted", now=now)
+    record_audit(
+        session,
+        principal,
+        action="repair.submitted",
+        object_type="repair",
+        object_id=application.id,
+        detail={
+            "practitioner_code": practitioner.code,
+            "institution_code": institution.code,
+            "activity": cmd.activity,
+            "completed_on": cmd.completed_on.isoformat(),
+        },
+        now=now,
+        request_id=request_id,
+    )
+    return Repair(application, None)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An application that passed every check but the rules' own (rules 19, 20); the person locked."""
+
+    practitioner: Practitioner
+    institution: Institution
+    policy: Policy
+    state: rules.PersonState
+    today: dt.date
+
+    def refusal(self, activity: str) -> str | None:
+        """Why the rules say it cannot succeed if approved today (rules 20, 21), or None."""
+        return repair_refusal(self.state, activity=activity, day=self.today, policy=self.policy)
+
+
+def check_submission(
+    session: Session, principal: Principal, cmd: SubmitRepair, *, policies: PolicySet, now: dt.datetime
+) -> Submission:
+    """Everything a submission is checked against before the rules are asked (rule 19)."""
     if principal.role == "practitioner" and principal.practitioner_code != cmd.practitioner_code:
         raise Forbidden("a practitioner may only apply to repair their own points")
     if principal.role == "hr_system" and principal.institution_code != cmd.institution_code:
@@ -85,47 +149,84 @@ def submit_repair(
             rule="docs/rules.md rule 20",
             field="activity",
         )
-    refusal = repair_refusal(
-        stored_state(queries.state_by_code(session, practitioner.code)),
+    state = stored_state(queries.snapshot_of(session, practitioner.id))
+    return Submission(practitioner, institution, policy, state, today)
+
+
+@dataclass(frozen=True)
+class RepairPreview:
+    """What an application would bring if the agency approved it today."""
+
+    practitioner_code: str
+    institution_code: str
+    activity: str
+    profile: str
+    score_year: int
+    points_total: int  # the year's points now
+    activity_value: int  # what the activity is worth in the profile (rule 20)
+    allowed: bool
+    refusal: str | None  # why it cannot succeed, citing the rule (allowed is False)
+    credit: int  # the points it would remove
+    limited_by: str | None  # the cap that cut the credit below the activity's value (rule 21)
+    months_shortened: int  # off the suspension or bar in effect (rule 22)
+    shortened: str | None  # "suspension" | "bar" | None
+
+
+# the id the previewed approval carries while the rules replay the ledger: no stored row has it
+_PREVIEWED = -1
+
+
+def preview_repair(
+    session: Session, principal: Principal, cmd: SubmitRepair, *, policies: PolicySet, now: dt.datetime
+) -> RepairPreview:
+    """The rules' answer to an application before it is submitted: the same checks as a submission
+    (and the same errors), then the credit and shortened months of an approval today. Writes nothing."""
+    require(principal, "repairs:submit")
+    submission = check_submission(session, principal, cmd, policies=policies, now=now)
+    policy, state = submission.policy, submission.state
+    refusal = submission.refusal(cmd.activity)
+    credit, limited_by = repair_credit_on(state, activity=cmd.activity, day=submission.today, policy=policy)
+    preview = RepairPreview(
+        practitioner_code=submission.practitioner.code,
+        institution_code=submission.institution.code,
         activity=cmd.activity,
-        day=today,
-        policy=policy,
+        profile=policy.id,
+        score_year=score_year(submission.today),
+        points_total=state.year(score_year(submission.today)).points_total,
+        activity_value=policy.repair.credits[cmd.activity],
+        allowed=refusal is None,
+        refusal=refusal,
+        credit=0 if refusal else credit,
+        limited_by=None if refusal else limited_by,
+        months_shortened=0,
+        shortened=None,
     )
     if refusal is not None:
-        raise RuleViolation(refusal, rule=refusal.split(":")[0], field="activity")
-    application = RepairApplication(
-        practitioner_id=practitioner.id,
-        institution_id=institution.id,
+        return preview
+    # the months come from the whole ledger replayed with the approval in it: rule 22 counts every
+    # 3 points repaired in the year against the term in effect on the approval date
+    ledger = queries.ledger_for(session, submission.practitioner.id)
+    approval = LedgerEntry(
+        id=max((e.id for e in ledger), default=0) + 1,
+        kind="repair",
+        score_year=score_year(submission.today),
+        effective_on=submission.today,
+        points=-credit,
+        repair_id=_PREVIEWED,
         activity=cmd.activity,
-        completed_on=cmd.completed_on,
-        evidence_ref=cmd.evidence_ref,
-        status="submitted",
-        submitted_at=now,
-        submitted_by=principal.actor,
+        profile_id=policy.id,
+    )  # never added to the session: the rules read it, nothing stores it
+    replayed = derive_from([*ledger, approval], session, submission.practitioner, policies)
+    applied = next(c for c in replayed.repairs if c.repair_id == _PREVIEWED)
+    return replace(
+        preview, credit=applied.points, months_shortened=applied.months_shortened, shortened=applied.shortened
     )
-    session.add(application)
-    session.flush()
-    _emit(session, application, practitioner, "repair.submitted", now=now)
-    record_audit(
-        session,
-        principal,
-        action="repair.submitted",
-        object_type="repair",
-        object_id=application.id,
-        detail={
-            "practitioner_code": practitioner.code,
-            "institution_code": institution.code,
-            "activity": cmd.activity,
-            "completed_on": cmd.completed_on.isoformat(),
-        },
-        now=now,
-        request_id=request_id,
-    )
-    return application
 
 
 def _visible_application(session: Session, principal: Principal, repair_id: int) -> RepairApplication:
-    application = session.get(RepairApplication, repair_id)
+    application = session.scalar(
+        _with_parties(select(RepairApplication)).where(RepairApplication.id == repair_id)
+    )
     if application is None or not sees(
         principal, practitioner=application.practitioner_id, institution=application.institution_id
     ):
@@ -133,9 +234,16 @@ def _visible_application(session: Session, principal: Principal, repair_id: int)
     return application
 
 
-def get_repair(session: Session, principal: Principal, repair_id: int) -> RepairApplication:
+def _with_parties(query: Select) -> Select:
+    return query.options(
+        joinedload(RepairApplication.practitioner), joinedload(RepairApplication.institution)
+    )
+
+
+def get_repair(session: Session, principal: Principal, repair_id: int) -> Repair:
     require(principal, "repairs:read")
-    return _visible_application(session, principal, repair_id)
+    [repair] = with_credits(session, [_visible_application(session, principal, repair_id)])
+    return repair
 
 
 def list_repairs(
@@ -146,10 +254,10 @@ def list_repairs(
     status: str | None,
     after: int | None,
     limit: int,
-) -> tuple[list[RepairApplication], int | None]:
+) -> tuple[list[Repair], int | None]:
     require(principal, "repairs:read")
     query = (
-        select(RepairApplication)
+        _with_parties(select(RepairApplication))
         .where(
             sees(
                 principal,
@@ -161,8 +269,10 @@ def list_repairs(
         .limit(limit + 1)
     )
     if practitioner_code is not None:
-        query = query.join(Practitioner, Practitioner.id == RepairApplication.practitioner_id).where(
-            Practitioner.code == practitioner_code
+        query = query.where(
+            RepairApplication.practitioner_id.in_(
+                select(Practitioner.id).where(Practitioner.code == practitioner_code)
+            )
         )
     if status is not None:
         query = query.where(RepairApplication.status == status)
@@ -170,7 +280,19 @@ def list_repairs(
         query = query.where(RepairApplication.id > after)
     rows = list(session.scalars(query))
     page = rows[:limit]
-    return page, (page[-1].id if len(rows) > limit and page else None)
+    return with_credits(session, page), (page[-1].id if len(rows) > limit and page else None)
+
+
+def with_credits(session: Session, applications: list[RepairApplication]) -> list[Repair]:
+    """Each application with its credit, read from the snapshots of the people approved (one query)."""
+    approved = {a.practitioner_id for a in applications if a.status == "approved"}
+    credits: dict[int, rules.RepairCredit] = {}
+    if approved:
+        for snapshot in session.scalars(
+            select(PractitionerState).where(PractitionerState.practitioner_id.in_(approved))
+        ):
+            credits.update((c.repair_id, c) for c in stored_state(snapshot).repairs)
+    return [Repair(a, credits.get(a.id) if a.status == "approved" else None) for a in applications]
 
 
 def review_repair(
@@ -182,25 +304,14 @@ def review_repair(
     policies,
     now: dt.datetime,
     request_id=None,
-) -> RepairApplication:
-    """One review step; stale versions and out-of-order steps are conflicts (issue 3)."""
+) -> Repair:
+    """One review step; stale versions and out-of-order steps are conflicts."""
     require(principal, "repairs:institution_review" if stage == "institution" else "repairs:agency_review")
     application = _visible_application(session, principal, cmd.repair_id)
     # two reviewers pressing the button at once queue here; the loser then sees the new version
     practitioner = lock_owner(session, application)
     check_version(application.version, cmd.version, cmd.if_match)
-    if stage == "institution" and application.status != "submitted":
-        raise WorkflowConflict(
-            f"the application is {application.status}; the institution reviews only submitted applications",
-            current_status=application.status,
-        )
-    if stage == "agency" and application.status != "institution_approved":
-        raise WorkflowConflict(
-            "the agency reviews only after the institution has approved"
-            if application.status == "submitted"
-            else f"the application is already {application.status}",
-            current_status=application.status,
-        )
+    _require_awaiting(application, stage)
     if cmd.decision not in DECISIONS:
         raise RuleViolation(
             "decision must be approve or reject", rule="docs/api.md Repairs", field="decision"
@@ -220,7 +331,7 @@ def review_repair(
         if approve:
             _credit(session, practitioner, application, policies=policies, now=now, principal=principal)
     session.flush()
-    _emit(session, application, practitioner, f"repair.{application.status}", now=now)
+    _emit(session, application, f"repair.{application.status}", now=now)
     record_audit(
         session,
         principal,
@@ -231,32 +342,48 @@ def review_repair(
         now=now,
         request_id=request_id,
     )
-    return application
+    [repair] = with_credits(session, [application])
+    return repair
 
 
-def _emit(session, application, practitioner, kind: str, *, now: dt.datetime) -> None:
+def _require_awaiting(application: RepairApplication, stage: str) -> None:
+    if stage == "institution" and application.status != "submitted":
+        raise WorkflowConflict(
+            f"the application is {application.status}; the institution reviews only submitted applications",
+            current_status=application.status,
+        )
+    if stage == "agency" and application.status != "institution_approved":
+        raise WorkflowConflict(
+            "the agency reviews only after the institution has approved"
+            if application.status == "submitted"
+            else f"the application is already {application.status}",
+            current_status=application.status,
+        )
+
+
+def _emit(session: Session, application: RepairApplication, kind: str, *, now: dt.datetime) -> None:
     events.emit(
         session,
         kind,
         data={
             "repair_id": application.id,
-            "practitioner_code": practitioner.code,
+            "practitioner_code": application.practitioner.code,
             "activity": application.activity,
             "status": application.status,
             "link": f"/v1/repairs/{application.id}",
         },
         now=now,
-        practitioner_id=practitioner.id,
-        practitioner_code=practitioner.code,
+        practitioner_id=application.practitioner_id,
+        practitioner_code=application.practitioner.code,
         institution_id=application.institution_id,
     )
 
 
 def _credit(session, practitioner, application, *, policies, now, principal) -> None:
+    """The agency's approval: a repair entry in the ledger, then everything derived recomputed."""
     today = local_date(now)
-    institution = session.get(Institution, application.institution_id)
-    policy = policies.profile_for(institution.region_code, today)
-    state = stored_state(queries.state_by_code(session, practitioner.code))
+    policy = policies.profile_for(application.institution.region_code, today)
+    state = stored_state(queries.snapshot_of(session, practitioner.id))
     refusal = repair_refusal(state, activity=application.activity, day=today, policy=policy)
     if refusal is not None:
         # it could succeed when submitted; points or caps have changed since
@@ -277,20 +404,4 @@ def _credit(session, practitioner, application, *, policies, now, principal) -> 
             recorded_by=principal.actor,
         )
     )
-    session.flush()
-    recompute_state(session, practitioner, policies=policies, now=now)
-
-
-def credit_of(session: Session, application: RepairApplication) -> dict | None:
-    """The credit as the rules now compute it from the ledger (points and months shortened)."""
-    if application.status != "approved":
-        return None
-    code = session.scalar(select(Practitioner.code).where(Practitioner.id == application.practitioner_id))
-    for credit in stored_state(queries.state_by_code(session, code)).repairs:
-        if credit.repair_id == application.id:
-            return {
-                "points": credit.points,
-                "months_shortened": credit.months_shortened,
-                "shortened": credit.shortened,
-            }
-    return None
+    recompute(session, practitioner, policies=policies, now=now)

@@ -1,414 +1,262 @@
-"""The materialised state: recomputed from the ledger under the person's lock, read in one lookup."""
+"""The imperative shell around rules.effects: load a person's ledger, derive, plan, apply.
+
+Every write for a person calls `recompute` once its own rows are added, under the person's lock,
+so the stored snapshot is always the rules applied to the ledger as it will be committed. The
+transitions sweep and reconcile call it too, with `sweep=True`: the same plan, announced under
+dedupe keys.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
-from ..persistence.models import Measure, PractitionerState, Violation
-from ..persistence.writes import Writes
+from ..persistence.models import LedgerEntry, Measure, Practitioner, PractitionerState, Violation
 from ..rules import standing as rules
 from ..rules.calendar import local_date
+from ..rules.effects import Effects, ended_state, plan, task_key
 from ..rules.policy import PolicySet
+from ..rules.snapshot import state_from_mapping, state_to_mapping
 from . import events
-from .access import Principal, sees
 
 EMPTY_STATE = rules.PersonState()
 
 
+def derive(session: Session, practitioner: Practitioner, policies: PolicySet) -> rules.PersonState:
+    """The rules applied to the person's whole ledger and registrations, as they stand in the session."""
+    return derive_from(queries.ledger_for(session, practitioner.id), session, practitioner, policies)
+
+
+def derive_from(
+    ledger: Sequence[LedgerEntry], session: Session, practitioner: Practitioner, policies: PolicySet
+) -> rules.PersonState:
+    return rules.derive_state(
+        decisions=[
+            rules.Decision(e.id, e.violation_id, e.effective_on, e.points, e.profile_id)  # type: ignore[arg-type]
+            for e in ledger
+            if e.kind == "decision"
+        ],
+        reversals=[
+            rules.Reversal(e.id, e.reverses_entry_id, e.effective_on)  # type: ignore[arg-type]
+            for e in ledger
+            if e.kind == "reversal"
+        ],
+        repairs=[
+            rules.Repair(e.id, e.repair_id, e.effective_on, e.activity, e.profile_id)  # type: ignore[arg-type]
+            for e in ledger
+            if e.kind == "repair"
+        ],
+        registrations=[
+            rules.Registration(r.id, code, r.start_date, r.end_date)
+            for r, code in queries.registrations_for(session, practitioner.id)
+        ],
+        policies=policies.profiles,
+    )
+
+
 class PersonRef(Protocol):
-    """What the state functions need of a person: a Practitioner, or a row of (id, code)."""
+    """What applying a plan needs of a person: a Practitioner, or a row of (id, code)."""
 
     @property
     def id(self) -> int: ...
-
     @property
     def code(self) -> str: ...
 
 
-def derive_from_ledger(
-    session: Session, practitioner: PersonRef, *, policies: PolicySet
-) -> rules.PersonState:
-    """The rules applied to the person's whole ledger and registrations, as stored now."""
-    _, inputs = queries.person_context(session, practitioner.id, practitioner.code)
-    return derive(inputs, policies)
+@dataclass(frozen=True)
+class Change:
+    """One person's plan, with what it is applied to: the stored snapshot and the live tasks."""
 
-
-def derive(inputs: queries.PersonInputs, policies: PolicySet) -> rules.PersonState:
-    """The rules applied to a person's ledger and registrations."""
-    entries = inputs.ledger
-    return rules.derive_state(
-        decisions=[
-            rules.Decision(e.id, e.violation_id, e.effective_on, e.points, e.profile_id)
-            for e in entries
-            if e.kind == "decision"
-        ],
-        reversals=[
-            rules.Reversal(e.id, e.reverses_entry_id, e.effective_on) for e in entries if e.kind == "reversal"
-        ],
-        repairs=[
-            rules.Repair(e.id, e.repair_id, e.effective_on, e.activity, e.profile_id)
-            for e in entries
-            if e.kind == "repair"
-        ],
-        registrations=[rules.Registration(*row) for row in inputs.registrations],
-        policies=policies.profiles,
-    )
+    person: PersonRef
+    snapshot: PractitionerState | None
+    live: Sequence[Measure]
+    effects: Effects
+    ledger_version: int
 
 
 @dataclass(frozen=True)
 class Recomputed:
     state: rules.PersonState
-    # the person's live measure tasks when the recompute read them (it changed them, or the state
-    # has none): callers build views from these; None: read them if needed
-    measures: Sequence[MeasureRow] | None
-
-
-@dataclass(frozen=True)
-class MeasureRow:
-    """A measure task as the views show it: a row read or written by the recompute."""
-
-    id: int
-    year: int
-    kind: str
-    violation_id: int
-    institution_id: int
-    triggered_on: dt.date
-    state: str
-    completed_on: dt.date | None = None
-    note: str | None = None
-
-
-def recompute_state(
-    session: Session, practitioner: PersonRef, *, policies: PolicySet, now: dt.datetime
-) -> rules.PersonState:
-    return recompute(session, practitioner, policies=policies, now=now).state
+    # the person's live measure tasks after the change, oldest first
+    measures: list[Measure]
+    effects: Effects
+    opened: list[Measure]
 
 
 def recompute(
     session: Session,
-    practitioner: PersonRef,
+    practitioner: Practitioner,
     *,
     policies: PolicySet,
     now: dt.datetime,
-    context: tuple[queries.Snapshot, queries.PersonInputs] | None = None,
-    writes: Writes | None = None,
+    today: dt.date | None = None,
+    sweep: bool = False,
 ) -> Recomputed:
-    """Derive the person's state from the whole ledger and store it as the snapshot.
-
-    Called by every write for the person, after its rows are written (or queued in `writes`) and
-    while the lock is held, so the snapshot is always the rules applied to the ledger as
-    committed. A caller that has already read the snapshot and the inputs under the lock passes
-    them in (`context`), and one that collects its rows in `writes` sends them itself; otherwise
-    this reads in one statement and writes in one more.
-    """
-    snapshot, inputs = context or queries.person_context(session, practitioner.id, practitioner.code)
-    state = derive(inputs, policies)
-    own = writes is None
-    writes = Writes() if writes is None else writes
-    previous = stored_state(snapshot) if snapshot.stored else None
-    snapshot.ledger_version = len(inputs.ledger)
-    snapshot.state = rules.state_to_mapping(state)
-    _announce_ended_registrations(
-        session, practitioner, previous or EMPTY_STATE, state, now=now, writes=writes
+    """Derive the person's state from the ledger, plan what the change brings, and apply it."""
+    session.flush()  # the caller's new rows are part of the ledger the rules read
+    snapshot = queries.snapshot_of(session, practitioner.id)
+    ledger = queries.ledger_for(session, practitioner.id)
+    after = derive_from(ledger, session, practitioner, policies)
+    live = queries.live_measures(session, practitioner.id)
+    change = planned(
+        practitioner, snapshot, live, after, len(ledger), today=today or local_date(now), sweep=sweep
     )
-    announce(
-        session, practitioner, snapshot, state, today=local_date(now), now=now, sweep=False, writes=writes
-    )
-    queries.store_snapshot(session, snapshot, now=now, writes=writes)
-    measures = _sync_measures(session, practitioner, previous, state, now=now, writes=writes)
-    if own:
-        writes.send(session)
-    return Recomputed(state, measures)
+    # held until the answer is built: a task made here stays the same object when read back below
+    opened = apply(session, [change], now=now)
+    return Recomputed(after, queries.live_measures(session, practitioner.id), change.effects, opened)
 
 
-def announce(
-    session: Session,
-    practitioner: PersonRef,
-    snapshot: PractitionerState | queries.Snapshot,
-    state: rules.PersonState,
+def planned(
+    person: PersonRef,
+    snapshot: PractitionerState | None,
+    live: Sequence[Measure],
+    after: rules.PersonState,
+    ledger_version: int,
     *,
     today: dt.date,
-    now: dt.datetime,
-    sweep: bool,
-    writes: Writes | None = None,
-) -> bool:
-    """Tell the feed when the person's status today differs from what it last said.
-
-    A write announces at once; the transitions sweep announces what time alone changed, under a
-    dedupe key so a rerun of the same day says nothing twice. Returns whether it announced.
-    """
-    answer = rules.eligibility_on(state, today)
-    kind = rules.transition_event(snapshot.announced_status, answer.status)
-    announced = False
-    if kind is not None:
-        announced = events.emit(
-            session,
-            kind,
-            data={
-                "practitioner_code": practitioner.code,
-                "status": answer.status,
-                "previous_status": snapshot.announced_status,
-                "on": today.isoformat(),
-                "until": answer.until.isoformat() if answer.until else None,
-                "barred_until": answer.barred_until.isoformat() if answer.barred_until else None,
-                "reason": answer.reason,
-            },
-            now=now,
-            practitioner_id=practitioner.id,
-            practitioner_code=practitioner.code,
-            dedupe_key=f"{kind}:{practitioner.code}:{today.isoformat()}" if sweep else None,
-            writes=writes,
-        )
-    snapshot.announced_status = answer.status
-    snapshot.next_transition_on = rules.next_change_after(state, today)
-    return announced
+    sweep: bool = False,
+) -> Change:
+    """Ask the rules what going from the stored state to `after` brings (rules.effects.plan)."""
+    effects = plan(
+        practitioner_code=person.code,
+        before=stored_state(snapshot),
+        after=after,
+        announced=snapshot.announced_status if snapshot is not None else None,
+        live_tasks=[task_key(m) for m in live],
+        today=today,
+        sweep=sweep,
+    )
+    return Change(person, snapshot, live, effects, ledger_version)
 
 
-def _announce_ended_registrations(
-    session: Session,
-    practitioner: PersonRef,
-    previous: rules.PersonState,
-    state: rules.PersonState,
-    *,
-    now: dt.datetime,
-    writes: Writes,
-) -> None:
-    """A termination ends registrations without anyone writing to them: say so (rule 17)."""
-    before = {s.registration_id: s for s in previous.registrations}
-    for span in state.registrations:
-        if span.ended_by == "termination" and before.get(span.registration_id) != span:
-            # the registration's institution, so that only it (and the agency) reads where it was
-            institution = queries.institution_by_code(session, span.institution_code)
+def apply(session: Session, changes: Sequence[Change], *, now: dt.datetime) -> list[Measure]:
+    """Carry out plans, for one person or an import's thousands, in the caller's unit of work: the
+    snapshots, the events, the measure tasks (closed, never deleted; opened and announced).
+    Returns the tasks it opened."""
+    institution_ids: dict[str, int | None] = {}
+    for change in changes:
+        _store_snapshot(session, change, now=now)
+        for event in change.effects.events:
+            code = event.institution_code
+            if code is not None and code not in institution_ids:
+                institution_ids[code] = queries.institution_id(session, code)
             events.emit(
                 session,
-                "registration.ended",
-                data={
-                    "practitioner_code": practitioner.code,
-                    "institution_code": span.institution_code,
-                    "registration_id": span.registration_id,
-                    "end_date": span.end.isoformat() if span.end else None,
-                    "reason": "termination",
-                },
+                event.type,
+                data=dict(event.data),
                 now=now,
-                practitioner_id=practitioner.id,
-                practitioner_code=practitioner.code,
-                institution_id=institution.id if institution is not None else None,
-                writes=writes,
+                practitioner_id=change.person.id,
+                practitioner_code=change.person.code,
+                institution_id=institution_ids[code] if code is not None else None,
+                dedupe_key=event.dedupe_key,
             )
+        _close_measures(session, change, now=now)
+    return _open_measures(session, changes, now=now)
 
 
-_INSERT_MEASURE = Measure.__table__.insert().returning(Measure.__table__.c.id)
-_CANCEL_MEASURES = (
-    update(Measure.__table__)
-    .where(Measure.__table__.c.id.in_(bindparam("ids", expanding=True)))
-    .values(state="cancelled", cancelled_at=bindparam("now"))
-)
-
-
-def _sync_measures(
-    session: Session,
-    practitioner: PersonRef,
-    previous: rules.PersonState | None,
-    state: rules.PersonState,
-    *,
-    now: dt.datetime,
-    writes: Writes,
-) -> list[MeasureRow] | None:
-    """Measures are tasks: new triggers become pending tasks; vanished causes are cancelled, not deleted.
-
-    The live tasks are always the measures of the last stored state (each recompute syncs them),
-    so when those did not change there is nothing to read or write. Returns the live tasks in
-    (triggered_on, id) order when it read them, None when it did not need to.
-    """
-    if previous is not None and previous.measures == state.measures:
-        return [] if not state.measures else None
-    writes.send(session)  # a new measure refers to its decision, which may be among them
-    stored = [MeasureRow(**row._mapping) for row in queries.live_measures(session, practitioner.id)]
-    wanted = {(m.year, m.kind, m.violation_id): m for m in state.measures}
-    live = [m for m in stored if (m.year, m.kind, m.violation_id) in wanted]
-    have = {(m.year, m.kind, m.violation_id) for m in stored}
-    vanished = [m.id for m in stored if (m.year, m.kind, m.violation_id) not in wanted]
-    if vanished:
-        session.execute(_CANCEL_MEASURES, {"ids": vanished, "now": now})
-        queries.expire_cached(session, Measure, vanished)
-    missing = [m for key, m in wanted.items() if key not in have]
-    if missing:
-        institutions = dict(
-            session.execute(
-                select(Violation.id, Violation.institution_id).where(
-                    Violation.id.in_([m.violation_id for m in missing])
-                )
-            ).all()
+def _close_measures(session: Session, change: Change, *, now: dt.datetime) -> None:
+    """Tasks whose cause vanished end, never deleted: cancelled, or a published notice withdrawn
+    from the register and announced (`measure.withdrawn`), so a copy of the register elsewhere
+    takes it down too."""
+    closing = set(change.effects.close_measures)
+    for measure in change.live:
+        if task_key(measure) not in closing:
+            continue
+        measure.state = ended_state(measure.state)
+        if measure.state == "cancelled":
+            measure.cancelled_at = now
+            continue
+        measure.withdrawn_at = now
+        events.emit(
+            session,
+            "measure.withdrawn",
+            data={
+                "measure_id": measure.id,
+                "kind": measure.kind,
+                "practitioner_code": change.person.code,
+                "year": measure.year,
+                "violation_id": measure.violation_id,
+                "published_on": measure.published_on.isoformat() if measure.published_on else None,
+                "withdrawn_on": local_date(now).isoformat(),
+            },
+            now=now,
+            practitioner_id=change.person.id,
+            practitioner_code=change.person.code,
+            institution_id=measure.institution_id,
         )
-    for m in missing:
-        row = MeasureRow(
-            id=0,
+
+
+def _store_snapshot(session: Session, change: Change, *, now: dt.datetime) -> None:
+    snapshot = change.snapshot
+    if snapshot is None:
+        snapshot = PractitionerState(practitioner_id=change.person.id, practitioner_code=change.person.code)
+        session.add(snapshot)
+    snapshot.state = state_to_mapping(change.effects.snapshot.state)
+    snapshot.ledger_version = change.ledger_version
+    snapshot.announced_status = change.effects.snapshot.announced_status
+    snapshot.next_transition_on = change.effects.snapshot.next_transition_on
+    snapshot.updated_at = now
+
+
+def _open_measures(session: Session, changes: Sequence[Change], *, now: dt.datetime) -> list[Measure]:
+    """New tasks, at the institution of the decision that triggered them, each announced with its id."""
+    wanted = [(change.person, m) for change in changes for m in change.effects.open_measures]
+    if not wanted:
+        return []
+    institutions = dict(
+        session.execute(
+            select(Violation.id, Violation.institution_id).where(
+                Violation.id.in_({m.violation_id for _, m in wanted})
+            )
+        ).all()
+    )
+    opened = [
+        Measure(
+            practitioner_id=person.id,
+            institution_id=institutions[m.violation_id],
+            violation_id=m.violation_id,
             year=m.year,
             kind=m.kind,
-            violation_id=m.violation_id,
-            institution_id=institutions[m.violation_id],
             triggered_on=m.triggered_on,
             state="pending",
+            created_at=now,
         )
-        values = asdict(row)
-        del values["id"]
-        # the id goes into the event and the caller's `triggered`
-        row = replace(
-            row,
-            id=session.execute(
-                _INSERT_MEASURE, {**values, "practitioner_id": practitioner.id, "created_at": now}
-            ).scalar_one(),
-        )
-        live.append(row)
+        for person, m in wanted
+    ]
+    session.add_all(opened)
+    session.flush()  # the ids go into the events
+    for (person, _), measure in zip(wanted, opened, strict=True):
         events.emit(
             session,
             "measure.triggered",
             data={
-                "measure_id": row.id,
-                "kind": m.kind,
-                "practitioner_code": practitioner.code,
-                "year": m.year,
-                "triggered_on": m.triggered_on.isoformat(),
-                "violation_id": m.violation_id,
+                "measure_id": measure.id,
+                "kind": measure.kind,
+                "practitioner_code": person.code,
+                "year": measure.year,
+                "triggered_on": measure.triggered_on.isoformat(),
+                "violation_id": measure.violation_id,
             },
             now=now,
-            practitioner_id=practitioner.id,
-            practitioner_code=practitioner.code,
-            institution_id=row.institution_id,
-            writes=writes,
+            practitioner_id=person.id,
+            practitioner_code=person.code,
+            institution_id=measure.institution_id,
         )
-    return sorted(live, key=lambda m: (m.triggered_on, m.id))
+    return opened
 
 
-def stored_state(snapshot: PractitionerState | queries.Snapshot | Row | None) -> rules.PersonState:
+def stored_state(snapshot: PractitionerState | Row | None) -> rules.PersonState:
+    """The rules' state of a snapshot entity or row (`state` is its JSON); nobody's yet is empty."""
     if snapshot is None or not snapshot.state:
         return EMPTY_STATE
-    return rules.state_from_mapping(snapshot.state)
+    return state_from_mapping(snapshot.state)
 
 
 def status_today(state: rules.PersonState, now: dt.datetime) -> rules.Eligibility:
     return rules.eligibility_on(state, local_date(now))
-
-
-def standing_view(
-    session: Session,
-    principal: Principal,
-    practitioner: PersonRef,
-    state: rules.PersonState,
-    *,
-    year: int,
-    now: dt.datetime,
-    measures: Sequence[MeasureRow] | None = None,
-) -> dict[str, Any]:
-    """The <Standing> of docs/api.md for one score year, with status as of today.
-
-    Totals, tier, status and sanctions are national (rule 5); the measures listed are those the
-    principal may see, and a sanction names its decision only to those who may read it.
-    `measures`: the person's live measures when the caller already holds them (a write).
-    """
-    y = state.year(year)
-    if measures is None:
-        measures = session.scalars(
-            select(Measure)
-            .where(
-                Measure.practitioner_id == practitioner.id, Measure.year == year, Measure.state != "cancelled"
-            )
-            .order_by(Measure.triggered_on, Measure.id)
-        ).all()
-    else:
-        measures = [m for m in measures if m.year == year]
-    measures = [
-        m for m in measures if sees(principal, practitioner=practitioner.id, institution=m.institution_id)
-    ]
-    sanctions = [s for s in state.suspensions if s.year == year] + [
-        t for t in state.terminations if t.year == year
-    ]
-    readable = visible_violations(session, principal, [s.violation_id for s in sanctions])
-    today = status_today(state, now)
-    return {
-        "practitioner_code": practitioner.code,
-        "year": year,
-        "points_total": y.points_total,
-        "points_recorded": y.points_recorded,
-        "points_repaired": y.points_repaired,
-        "max_single_event": y.max_single_event,
-        "tier": y.tier,
-        "status": today.status,
-        "status_until": today.until,
-        "barred_until": state.barred_until,
-        "measures": [measure_view(m, practitioner.code) for m in measures],
-        "sanctions": [
-            {**sanction_view(s), "violation_id": s.violation_id if s.violation_id in readable else None}
-            for s in sanctions
-        ],
-    }
-
-
-def visible_violations(session: Session, principal: Principal, violation_ids: Sequence[int]) -> set[int]:
-    """Which of these decisions the principal may read (access.sees), in one query."""
-    if principal.is_national or not violation_ids:
-        return set(violation_ids)
-    return set(
-        session.scalars(
-            select(Violation.id).where(
-                Violation.id.in_(set(violation_ids)),
-                sees(principal, practitioner=Violation.practitioner_id, institution=Violation.institution_id),
-            )
-        )
-    )
-
-
-def measure_view(m: Measure | MeasureRow, practitioner_code: str) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "practitioner_code": practitioner_code,
-        "kind": m.kind,
-        "year": m.year,
-        "triggered_on": m.triggered_on,
-        "violation_id": m.violation_id,
-        "state": m.state,
-        "completed_on": m.completed_on,
-        "note": m.note,
-    }
-
-
-def sanction_view(s: rules.Suspension | rules.Termination) -> dict[str, Any]:
-    if isinstance(s, rules.Suspension):
-        return {
-            "kind": "suspension",
-            "start": s.start,
-            "end": s.end,
-            "months": s.months,
-            "basis": s.basis,
-            "violation_id": s.violation_id,
-            "shortened_by_months": s.shortened_by_months,
-        }
-    return {
-        "kind": "termination",
-        "start": s.start,
-        "barred_until": s.barred_until,
-        "bar_years": s.bar_years,
-        "basis": s.basis,
-        "violation_id": s.violation_id,
-        "shortened_by_months": s.shortened_by_months,
-    }
-
-
-def eligibility_view(code: str, e: rules.Eligibility) -> dict[str, Any]:
-    return {
-        "practitioner_code": code,
-        "at": e.at,
-        "eligible": e.eligible,
-        "status": e.status,
-        "reason": e.reason,
-        "until": e.until,
-        "barred_until": e.barred_until,
-        "emergency_care_settles": e.emergency_care_settles,
-    }

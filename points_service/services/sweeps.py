@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ..persistence import queries
 from ..persistence.engine import WRITE, transaction, try_advisory_xact_lock
@@ -23,9 +23,10 @@ from ..persistence.pii import PiiKeys
 from ..rules import standing as rules
 from ..rules.appeals import appeal_window
 from ..rules.calendar import local_date
+from ..rules.snapshot import state_to_mapping
 from ..settings import Settings
 from . import events, webhooks
-from .state import announce, derive_from_ledger, recompute_state
+from .state import derive, recompute
 from .violations import live_decision_entry
 
 log = logging.getLogger("points_service.sweeps")
@@ -49,33 +50,22 @@ def announce_transitions(session: Session, ctx: SweepContext) -> dict[str, int]:
     ).all()
     announced = bars = 0
     for practitioner_id in due:
-        practitioner = session.get(Practitioner, practitioner_id)
-        assert practitioner is not None
-        queries.lock_practitioner(session, practitioner.code)  # a write for the person waits, or we do
-        snapshot = session.get(PractitionerState, practitioner_id, populate_existing=True)
-        assert snapshot is not None
-        state = rules.state_from_mapping(snapshot.state)
-        for termination in state.terminations:
-            if termination.barred_until <= ctx.today:
-                bars += events.emit(
-                    session,
-                    "eligibility.bar_expired",
-                    # no violation id: every institution of the person reads this national fact,
-                    # and the decision may have been made at another one
-                    data={
-                        "practitioner_code": practitioner.code,
-                        "barred_until": termination.barred_until.isoformat(),
-                    },
-                    now=ctx.now,
-                    practitioner_id=practitioner.id,
-                    practitioner_code=practitioner.code,
-                    dedupe_key=f"eligibility.bar_expired:{practitioner.code}:{termination.barred_until}",
-                )
-        announced += announce(
-            session, practitioner, snapshot, state, today=ctx.today, now=ctx.now, sweep=True
-        )
-    session.flush()
+        practitioner = _locked(session, practitioner_id)
+        effects = recompute(
+            session, practitioner, policies=ctx.settings.policies, now=ctx.now, today=ctx.today, sweep=True
+        ).effects
+        kinds = [e.type for e in effects.events]
+        bars += kinds.count("eligibility.bar_expired")
+        announced += len(kinds) - kinds.count("eligibility.bar_expired")
     return {"due": len(due), "announced": announced, "bars_expired": bars}
+
+
+def _locked(session: Session, practitioner_id: int) -> Practitioner:
+    """The person, locked: a write for them waits, or this sweep does."""
+    code = session.scalar(select(Practitioner.code).where(Practitioner.id == practitioner_id))
+    locked = queries.lock_practitioner(session, code)  # type: ignore[arg-type]
+    assert locked is not None
+    return locked
 
 
 def roll_over_year(session: Session, ctx: SweepContext) -> dict[str, int]:
@@ -95,6 +85,7 @@ def close_appeal_windows(session: Session, ctx: SweepContext) -> dict[str, int]:
     """Say when a decision's appeal window has closed without an appeal (docs/rules.md rule 23)."""
     candidates = session.scalars(
         select(Violation)
+        .options(selectinload(Violation.entries))
         .where(
             Violation.decided_on >= ctx.today - APPEAL_LOOKBACK,
             ~select(Appeal.id).where(Appeal.violation_id == Violation.id).exists(),
@@ -105,7 +96,7 @@ def close_appeal_windows(session: Session, ctx: SweepContext) -> dict[str, int]:
     for violation in candidates:
         policy = ctx.settings.policies.get(violation.profile_id)
         window = appeal_window(violation.decided_on, policy.appeal_window_working_days, ctx.settings.calendar)
-        if window.deadline >= ctx.today or live_decision_entry(session, violation) is None:
+        if window.deadline >= ctx.today or live_decision_entry(violation) is None:
             continue
         code = session.scalar(select(Practitioner.code).where(Practitioner.id == violation.practitioner_id))
         closed += events.emit(
@@ -149,24 +140,21 @@ def reconcile(session: Session, ctx: SweepContext) -> dict[str, int]:
     the status of today, so clients that followed the feed follow the correction too.
     """
     mismatched = corrected = 0
-    for practitioner in session.scalars(select(Practitioner).order_by(Practitioner.id)):
-        snapshot = session.get(PractitionerState, practitioner.id)
-        derived = derive_from_ledger(session, practitioner, policies=ctx.settings.policies)
-        if snapshot is None or snapshot.state != rules.state_to_mapping(derived):
+    for practitioner_id in session.scalars(select(Practitioner.id).order_by(Practitioner.id)).all():
+        practitioner = _locked(session, practitioner_id)
+        snapshot = queries.snapshot_of(session, practitioner_id)
+        derived = derive(session, practitioner, ctx.settings.policies)
+        if snapshot is not None and snapshot.state == state_to_mapping(derived):
+            if snapshot.announced_status == rules.eligibility_on(derived, ctx.today).status:
+                continue
+            corrected += 1
+            log.error("the feed misstated the status of %s; announcing the correction", practitioner.code)
+        else:
             mismatched += 1
             log.error("snapshot of %s differed from its ledger; rewritten", practitioner.code)
-            recompute_state(session, practitioner, policies=ctx.settings.policies, now=ctx.now)
-            continue
-        today = rules.eligibility_on(derived, ctx.today).status
-        if snapshot.announced_status != today:
-            corrected += 1
-            log.error(
-                "the feed last said %s of %s, who is %s today; announcing the correction",
-                snapshot.announced_status,
-                practitioner.code,
-                today,
-            )
-            announce(session, practitioner, snapshot, derived, today=ctx.today, now=ctx.now, sweep=True)
+        recompute(
+            session, practitioner, policies=ctx.settings.policies, now=ctx.now, today=ctx.today, sweep=True
+        )
     return {"mismatched": mismatched, "status_corrected": corrected}
 
 

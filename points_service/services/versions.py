@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from ..persistence.models import Practitioner
@@ -20,7 +21,8 @@ def lock_owner(session: Session, record) -> Practitioner:
     assert owner is not None
     locked = queries.lock_practitioner(session, owner.code)
     assert locked is not None
-    session.refresh(record)
+    # the columns only: relationships the caller loaded (the person's code) stay loaded
+    session.refresh(record, attribute_names=[a.key for a in inspect(type(record)).column_attrs])
     return locked
 
 

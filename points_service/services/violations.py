@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..persistence import queries
 from ..persistence.models import Institution, LedgerEntry, Measure, Practitioner, Violation
-from ..persistence.writes import Writes
 from ..rules import standing as rules
 from ..rules.calendar import local_date, score_year
-from ..rules.policy import PolicyError, PolicySet
+from ..rules.policy import Policy, PolicyError, PolicySet
 from . import events
 from .access import Principal, require, sees
 from .audit import digest, record_audit
 from .errors import DuplicateCase, NotFound, RuleViolation
-from .state import MeasureRow, PersonRef, measure_view, recompute, sanction_view, stored_state
+from .standing import Sanction, Standing, sanction_of, standing_of
+from .state import recompute, stored_state
 
 
 @dataclass(frozen=True)
@@ -46,19 +45,27 @@ class RecordViolation:
 
 
 @dataclass(frozen=True)
-class RecordedViolation:
+class Decision:
+    """A decision with where it stands in the ledger: effective, amended (current_points) or revoked."""
+
     violation: Violation
-    practitioner: PersonRef
-    institution_code: str
-    state: rules.PersonState
-    created: bool
-    # the person's live measures after a new decision, when the write read them (None: read
-    # them when needed)
-    measures: Sequence[MeasureRow] | None = None
+    state: str
+    current_points: int
 
 
-_VIOLATIONS = Violation.__table__
-_LEDGER_ENTRIES = LedgerEntry.__table__
+@dataclass(frozen=True)
+class Triggered:
+    """What one decision set off: its measure task or its sanction (rule 12: only the more severe)."""
+
+    measures: Sequence[Measure]
+    sanctions: Sequence[Sanction]
+
+
+@dataclass(frozen=True)
+class Recorded(Decision):
+    created: bool  # False: the same case posted again, answered with the original
+    standing: Standing
+    triggered: Triggered
 
 
 def record_violation(
@@ -69,46 +76,127 @@ def record_violation(
     policies: PolicySet,
     now: dt.datetime,
     request_id: str | None = None,
-) -> RecordedViolation:
-    """Record a decision: the hottest write, so a few table statements, each built once.
+) -> Recorded:
+    """Record a decision under the person's lock, so that each threshold is crossed once, in order.
 
-    Every write for a person is serialised by the lock taken first, so each threshold is crossed
-    once, in order; the snapshot and the case_ref are read after it, so they are current.
+    The same case_ref with the same content is answered with the original (counted once); with
+    other content it is a 409.
     """
     require(principal, "violations:write")
-    person = queries.lock_for_decision(session, cmd.practitioner_code, cmd.institution_code)
-    if person is None or person.institution_id is None:
-        if person is None and queries.institution_by_code(session, cmd.institution_code) is not None:
-            raise RuleViolation(
-                f"no practitioner {cmd.practitioner_code}",
-                rule="docs/api.md Violations",
-                field="practitioner_code",
-            )
+    return _record(session, principal, cmd, policies=policies, now=now, request_id=request_id)
+
+
+def preview_violation(
+    session: Session, principal: Principal, cmd: RecordViolation, *, policies: PolicySet, now: dt.datetime
+) -> Recorded:
+    """What recording this decision would bring, recording nothing.
+
+    It runs the very code of a real post inside a savepoint that is then rolled back, so the
+    preview cannot drift from the real path: the same checks, the same 422s, the same standing and
+    triggered measures and sanctions. Rows made inside are expunged with their values intact; the
+    ids they were given are not real (a sequence does not roll back), so the answer names none.
+    """
+    require(principal, "violations:preview")
+    savepoint = session.begin_nested()
+    try:
+        recorded = _record(session, principal, cmd, policies=policies, now=now, request_id=None)
+    finally:
+        savepoint.rollback()
+    if not recorded.created:
+        return recorded  # the case is already recorded: a post would answer the original
+    return _without_ids(recorded)
+
+
+def _without_ids(recorded: Recorded) -> Recorded:
+    """A preview's new decision and new tasks have no id yet: they name none, and neither do the
+    sanctions the new decision would impose."""
+    previewed = recorded.violation.id
+    recorded.violation.id = None  # type: ignore[assignment]
+    for measure in recorded.triggered.measures:
+        measure.id = None  # type: ignore[assignment]
+        measure.violation_id = None  # type: ignore[assignment]
+
+    def unnamed(sanctions: Sequence[Sanction]) -> list[Sanction]:
+        return [replace(s, violation_id=None) if s.violation_id == previewed else s for s in sanctions]
+
+    standing = replace(recorded.standing, sanctions=unnamed(recorded.standing.sanctions))
+    triggered = Triggered(recorded.triggered.measures, unnamed(recorded.triggered.sanctions))
+    return replace(recorded, standing=standing, triggered=triggered)
+
+
+def _record(
+    session: Session,
+    principal: Principal,
+    cmd: RecordViolation,
+    *,
+    policies: PolicySet,
+    now: dt.datetime,
+    request_id: str | None,
+) -> Recorded:
+    person, institution = _lock_parties(session, cmd)
+    existing = session.scalar(select(Violation).where(Violation.case_ref == cmd.case_ref))
+    if existing is not None:
+        return _replay(session, principal, existing, cmd, now=now)
+    policy, points = _score(cmd, institution, policies, today=local_date(now))
+    _require_registered(session, person, cmd)
+    violation = Violation(
+        case_ref=cmd.case_ref,
+        practitioner=person,
+        institution=institution,
+        behaviour_code=cmd.behaviour_code,
+        responsibility=cmd.responsibility,
+        adjustment=cmd.adjustment,
+        adjustment_reason=cmd.adjustment_reason,
+        points=points,
+        occurred_on=cmd.occurred_on,
+        decided_on=cmd.decided_on,
+        score_year=score_year(cmd.decided_on),
+        profile_id=policy.id,
+        description=cmd.description,
+        evidence_refs=list(cmd.evidence_refs),
+        fingerprint=cmd.fingerprint(),
+        created_at=now,
+        created_by=principal.actor,
+    )
+    entry = LedgerEntry(
+        practitioner_id=person.id,
+        kind="decision",
+        score_year=violation.score_year,
+        effective_on=cmd.decided_on,
+        points=points,
+        violation=violation,
+        profile_id=policy.id,
+        recorded_at=now,
+        recorded_by=principal.actor,
+    )
+    session.add_all([violation, entry])
+    session.flush()  # the decision's id goes into its event and audit row
+    _announce(session, principal, violation, now=now, request_id=request_id)
+    recomputed = recompute(session, person, policies=policies, now=now)
+    decision = Decision(violation, "effective", points)
+    return _recorded(session, principal, decision, recomputed.state, recomputed.measures, True, now=now)
+
+
+def _lock_parties(session: Session, cmd: RecordViolation) -> tuple[Practitioner, Institution]:
+    institution = queries.institution_by_code(session, cmd.institution_code)
+    if institution is None:
         raise RuleViolation(
             f"no institution {cmd.institution_code}", rule="docs/api.md Violations", field="institution_code"
         )
-    fingerprint = cmd.fingerprint()
-    context = queries.decision_context(session, person.id, person.code, cmd.case_ref)
-    if context.existing_id is not None:
-        if context.existing_fingerprint != fingerprint:
-            raise DuplicateCase(
-                f"case {cmd.case_ref} is already recorded with different content",
-                violation_id=context.existing_id,
-                location=f"/v1/violations/{context.existing_id}",
-            )
-        existing = session.get(Violation, context.existing_id)
-        assert existing is not None
-        owner = session.get(Practitioner, existing.practitioner_id)
-        assert owner is not None
-        return RecordedViolation(
-            existing,
-            owner,
-            cmd.institution_code,
-            stored_state(queries.state_by_code(session, owner.code)),
-            False,
+    person = queries.lock_practitioner(session, cmd.practitioner_code)
+    if person is None:
+        raise RuleViolation(
+            f"no practitioner {cmd.practitioner_code}",
+            rule="docs/api.md Violations",
+            field="practitioner_code",
         )
+    return person, institution
 
-    today = local_date(now)
+
+def _score(
+    cmd: RecordViolation, institution: Institution, policies: PolicySet, *, today: dt.date
+) -> tuple[Policy, int]:
+    """The profile in force and the points, after the checks of rules 6 and 8."""
     if cmd.decided_on > today:
         raise RuleViolation(
             f"decided_on {cmd.decided_on.isoformat()} is in the future (today is {today.isoformat()})",
@@ -132,17 +220,18 @@ def record_violation(
             field="adjustment_reason",
         )
     try:
-        policy = policies.profile_for(person.region_code, cmd.decided_on)
-        points = policy.points_for(
+        policy = policies.profile_for(institution.region_code, cmd.decided_on)
+        return policy, policy.points_for(
             cmd.behaviour_code, cmd.responsibility, points=cmd.points, adjustment=cmd.adjustment
         )
     except PolicyError as exc:
         raise RuleViolation(str(exc), rule=exc.rule, field=exc.field) from None
 
-    if not any(
-        s.institution_code == cmd.institution_code and s.covers(cmd.occurred_on)
-        for s in stored_state(context.snapshot).registrations
-    ):
+
+def _require_registered(session: Session, person: Practitioner, cmd: RecordViolation) -> None:
+    """Rules 4 and 6: the person was registered at the institution on the day of the conduct."""
+    spans = stored_state(queries.snapshot_of(session, person.id)).registrations
+    if not any(s.institution_code == cmd.institution_code and s.covers(cmd.occurred_on) for s in spans):
         raise RuleViolation(
             f"practitioner {person.code} was not registered at {cmd.institution_code} on "
             f"{cmd.occurred_on.isoformat()}",
@@ -150,181 +239,130 @@ def record_violation(
             field="occurred_on",
         )
 
-    violation_id = context.violation_id
-    violation = Violation(
-        id=violation_id,
-        case_ref=cmd.case_ref,
-        practitioner_id=person.id,
-        institution_id=person.institution_id,
-        behaviour_code=cmd.behaviour_code,
-        responsibility=cmd.responsibility,
-        adjustment=cmd.adjustment,
-        adjustment_reason=cmd.adjustment_reason,
-        points=points,
-        occurred_on=cmd.occurred_on,
-        decided_on=cmd.decided_on,
-        score_year=score_year(cmd.decided_on),
-        profile_id=policy.id,
-        description=cmd.description,
-        evidence_refs=list(cmd.evidence_refs),
-        fingerprint=fingerprint,
-        created_at=now,
-        created_by=principal.actor,
-    )  # the row as written, for the response; the ORM never sees it
-    entry = queries.LedgerRow(
-        context.ledger_entry_id, "decision", violation_id, None, None, None, cmd.decided_on, points, policy.id
-    )
-    # every row of the decision goes in one statement at the end (persistence.writes)
-    writes = Writes()
-    writes.insert(_VIOLATIONS, {c.key: getattr(violation, c.key) for c in _VIOLATIONS.columns})
-    writes.insert(
-        _LEDGER_ENTRIES,
-        {
-            "id": entry.id,
-            "practitioner_id": person.id,
-            "kind": entry.kind,
-            "score_year": violation.score_year,
-            "effective_on": entry.effective_on,
-            "points": points,
-            "violation_id": violation_id,
-            "profile_id": policy.id,
-            "recorded_at": now,
-            "recorded_by": principal.actor,
-        },
-    )
+
+def _announce(
+    session: Session, principal: Principal, violation: Violation, *, now: dt.datetime, request_id: str | None
+) -> None:
+    """The feed event and the audit row of a new decision, with the same facts."""
+    facts = {
+        "case_ref": violation.case_ref,
+        "practitioner_code": violation.practitioner.code,
+        "institution_code": violation.institution.code,
+        "behaviour_code": violation.behaviour_code,
+        "points": violation.points,
+        "decided_on": violation.decided_on.isoformat(),
+    }
     events.emit(
         session,
         "violation.recorded",
         data={
-            "violation_id": violation_id,
-            "case_ref": cmd.case_ref,
-            "practitioner_code": person.code,
-            "institution_code": cmd.institution_code,
-            "behaviour_code": cmd.behaviour_code,
-            "points": points,
-            "decided_on": cmd.decided_on.isoformat(),
+            "violation_id": violation.id,
+            **facts,
             "score_year": violation.score_year,
-            "link": f"/v1/violations/{violation_id}",
+            "link": f"/v1/violations/{violation.id}",
         },
         now=now,
-        practitioner_id=person.id,
-        practitioner_code=person.code,
-        institution_id=person.institution_id,
-        writes=writes,
-    )
-    recomputed = recompute(
-        session,
-        person,
-        policies=policies,
-        now=now,
-        context=(context.snapshot, context.inputs.with_entry(entry)),
-        writes=writes,
+        practitioner_id=violation.practitioner_id,
+        practitioner_code=violation.practitioner.code,
+        institution_id=violation.institution_id,
     )
     record_audit(
         session,
         principal,
         action="violation.recorded",
         object_type="violation",
-        object_id=violation_id,
-        detail={
-            "case_ref": cmd.case_ref,
-            "practitioner_code": person.code,
-            "institution_code": cmd.institution_code,
-            "behaviour_code": cmd.behaviour_code,
-            "points": points,
-            "decided_on": cmd.decided_on.isoformat(),
-            "profile": policy.id,
-        },
+        object_id=violation.id,
+        detail={**facts, "profile": violation.profile_id},
         now=now,
         request_id=request_id,
-        writes=writes,
-    )
-    writes.send(session)
-    return RecordedViolation(
-        violation, person, cmd.institution_code, recomputed.state, True, recomputed.measures
     )
 
 
-def get_violation(
-    session: Session, principal: Principal, violation_id: int
-) -> tuple[Violation, Practitioner, str]:
-    require(principal, "violations:read")
-    violation = session.get(Violation, violation_id)
+def _replay(
+    session: Session, principal: Principal, existing: Violation, cmd: RecordViolation, *, now: dt.datetime
+) -> Recorded:
+    if existing.fingerprint != cmd.fingerprint():
+        raise DuplicateCase(
+            f"case {cmd.case_ref} is already recorded with different content",
+            violation_id=existing.id,
+            location=f"/v1/violations/{existing.id}",
+        )
+    decision = decision_of(session, existing.id)
+    state = stored_state(queries.snapshot_of(session, existing.practitioner_id))
+    return _recorded(session, principal, decision, state, None, False, now=now)
+
+
+def _recorded(
+    session: Session,
+    principal: Principal,
+    decision: Decision,
+    state: rules.PersonState,
+    measures: Sequence[Measure] | None,
+    created: bool,
+    *,
+    now: dt.datetime,
+) -> Recorded:
+    violation = decision.violation
+    standing = standing_of(
+        session,
+        principal,
+        violation.practitioner.code,
+        violation.practitioner_id,
+        state,
+        year=violation.score_year,
+        now=now,
+        measures=measures,
+    )
+    triggered = Triggered(
+        measures=[m for m in standing.measures if m.violation_id == violation.id],
+        sanctions=[
+            sanction_of(s)
+            for s in state.triggered_by(violation.id)
+            if isinstance(s, (rules.Suspension, rules.Termination))
+        ],
+    )
+    return Recorded(violation, decision.state, decision.current_points, created, standing, triggered)
+
+
+def decision_of(session: Session, violation_id: int) -> Decision:
+    """The decision with its parties and its ledger entries loaded, and where it stands (rule 24)."""
+    violation = session.scalar(
+        select(Violation)
+        .options(
+            joinedload(Violation.practitioner),
+            joinedload(Violation.institution),
+            selectinload(Violation.entries),
+        )
+        .where(Violation.id == violation_id)
+        .execution_options(populate_existing=True)
+    )
     if violation is None:
         raise NotFound(f"no violation {violation_id}")
-    practitioner = session.get(Practitioner, violation.practitioner_id)
-    assert practitioner is not None
-    institution_code = institution_code_of(session, violation)
+    return decision_from(violation)
+
+
+def decision_from(violation: Violation) -> Decision:
+    """Where a decision stands (rule 24), from its ledger entries, which must be loaded (decision_of,
+    or a list that loads them with it)."""
+    live = live_decision_entry(violation)
+    if live is None:
+        return Decision(violation, "revoked", 0)
+    decided = [e for e in violation.entries if e.kind == "decision"]
+    return Decision(violation, "amended" if len(decided) > 1 else "effective", live.points)
+
+
+def get_violation(session: Session, principal: Principal, violation_id: int) -> Decision:
+    require(principal, "violations:read")
+    decision = decision_of(session, violation_id)
+    violation = decision.violation
     if not sees(principal, practitioner=violation.practitioner_id, institution=violation.institution_id):
         raise NotFound(f"no violation {violation_id}")
-    return violation, practitioner, institution_code
+    return decision
 
 
-def institution_code_of(session: Session, violation: Violation) -> str:
-    code = session.scalar(select(Institution.code).where(Institution.id == violation.institution_id))
-    assert code is not None
-    return code
-
-
-def _decision_entries(session: Session, violation: Violation) -> tuple[list[LedgerEntry], set[int]]:
-    decisions = list(
-        session.scalars(
-            select(LedgerEntry)
-            .where(LedgerEntry.violation_id == violation.id, LedgerEntry.kind == "decision")
-            .order_by(LedgerEntry.id)
-        )
-    )
-    reversed_ids = set(
-        session.scalars(
-            select(LedgerEntry.reverses_entry_id).where(
-                LedgerEntry.reverses_entry_id.in_([e.id for e in decisions])
-            )
-        )
-    )
-    return decisions, reversed_ids
-
-
-def live_decision_entry(session: Session, violation: Violation) -> LedgerEntry | None:
-    """The ledger entry that currently carries the decision's points (None once revoked)."""
-    decisions, reversed_ids = _decision_entries(session, violation)
-    live = [e for e in decisions if e.id not in reversed_ids]
+def live_decision_entry(violation: Violation) -> LedgerEntry | None:
+    """The ledger entry that now carries the decision's points (None once revoked); needs the
+    violation's entries loaded (decision_of)."""
+    reversed_ids = {e.reverses_entry_id for e in violation.entries if e.kind == "reversal"}
+    live = [e for e in violation.entries if e.kind == "decision" and e.id not in reversed_ids]
     return live[-1] if live else None
-
-
-def violation_state(session: Session, violation: Violation) -> tuple[str, int]:
-    """(effective | amended | revoked, the points in force) from the ledger (rule 24)."""
-    decisions, reversed_ids = _decision_entries(session, violation)
-    live = [e for e in decisions if e.id not in reversed_ids]
-    if not live:
-        return "revoked", 0
-    return ("amended" if len(decisions) > 1 else "effective"), live[-1].points
-
-
-def triggered_view(session: Session, recorded: RecordedViolation) -> list[dict[str, Any]]:
-    """What this decision set off: the measure task or the sanction (rule 12: the more severe)."""
-    out: list[dict[str, Any]] = []
-    code = recorded.practitioner.code
-    for item in recorded.state.triggered_by(recorded.violation.id):
-        if isinstance(item, rules.Measure):
-            if recorded.measures is not None:
-                row = next(
-                    (
-                        m
-                        for m in recorded.measures
-                        if m.violation_id == recorded.violation.id and m.kind == item.kind
-                    ),
-                    None,
-                )
-            else:
-                row = session.scalars(
-                    select(Measure).where(
-                        Measure.violation_id == recorded.violation.id,
-                        Measure.kind == item.kind,
-                        Measure.state != "cancelled",
-                    )
-                ).first()
-            if row is not None:
-                out.append({"type": "measure", **measure_view(row, code)})
-        else:
-            out.append({"type": "sanction", **sanction_view(item)})
-    return out

@@ -17,12 +17,13 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import idna
 import urllib3
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 from standardwebhooks import Webhook
 
 from ..clock import utc_now
@@ -36,7 +37,7 @@ from .events import EVENT_TYPES, cloud_event, latest_position, position, positio
 log = logging.getLogger("points_service.webhooks")
 FIRST_RETRY = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=4)
-# retried for at least 24 hours from the event's first attempt (issue 4); then marked failed
+# retried for at least 24 hours from the event's first attempt; then marked failed
 GIVE_UP_AFTER = dt.timedelta(hours=26)
 TIMEOUT_SECONDS = 5
 FANOUT_BATCH = 500
@@ -144,7 +145,7 @@ def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6
     except ValueError:
         pass
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
 def check_url(url: str, *, allow_private: bool) -> Target:
@@ -169,6 +170,17 @@ def check_url(url: str, *, allow_private: bool) -> Target:
 
 
 @dataclass(frozen=True)
+class NewSubscription:
+    """A subscription just made, and its signing secret: shown this once, never stored in clear."""
+
+    subscription: WebhookSubscription
+    secret: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.subscription, name)
+
+
+@dataclass(frozen=True)
 class CreateSubscription:
     url: str
     event_types: tuple[str, ...]
@@ -183,7 +195,7 @@ def create_subscription(
     allow_private: bool,
     now: dt.datetime,
     request_id: str | None = None,
-) -> tuple[WebhookSubscription, str]:
+) -> NewSubscription:
     """Returns the subscription and its signing secret, shown this once."""
     require(principal, "webhooks:manage")
     unknown = sorted(set(cmd.event_types) - set(EVENT_TYPES))
@@ -220,7 +232,7 @@ def create_subscription(
         now=now,
         request_id=request_id,
     )
-    return subscription, secret
+    return NewSubscription(subscription, secret)
 
 
 def subscription_principal(subscription: WebhookSubscription) -> Principal:
@@ -341,29 +353,21 @@ def disable_orphaned(session: Session, *, now: dt.datetime) -> int:
 
 def deliveries_of(
     session: Session, principal: Principal, subscription_id: int, *, after: int | None, limit: int
-) -> tuple[list[tuple[WebhookDelivery, OutboxEvent, list[WebhookAttempt]]], int | None]:
+) -> tuple[list[WebhookDelivery], int | None]:
+    """The subscription's deliveries, oldest first, each with its event and every attempt."""
     _visible(session, principal, subscription_id)
     query = (
-        select(WebhookDelivery, OutboxEvent)
-        .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+        select(WebhookDelivery)
+        .options(joinedload(WebhookDelivery.event), selectinload(WebhookDelivery.attempt_log))
         .where(WebhookDelivery.subscription_id == subscription_id)
         .order_by(WebhookDelivery.id)
         .limit(limit + 1)
     )
     if after is not None:
         query = query.where(WebhookDelivery.id > after)
-    rows = list(session.execute(query))
+    rows = list(session.scalars(query))
     page = rows[:limit]
-    attempts: dict[int, list[WebhookAttempt]] = {}
-    if page:
-        for attempt in session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id.in_([d.id for d, _ in page]))
-            .order_by(WebhookAttempt.id)
-        ):
-            attempts.setdefault(attempt.delivery_id, []).append(attempt)
-    items = [(d, e, attempts.get(d.id, [])) for d, e in page]
-    return items, (page[-1][0].id if len(rows) > limit and page else None)
+    return page, (page[-1].id if len(rows) > limit and page else None)
 
 
 # -- the dispatcher (a sweep) ---------------------------------------------------------------------
@@ -534,19 +538,23 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 def _post(target: Target, address: Address, body: bytes, headers: dict[str, str]) -> int:
     """POST to `address`, speaking to `target.host` (TLS server name and certificate check), and
     never following a redirect: it is an answer, not an instruction (it could name any address)."""
-    options = {"timeout": urllib3.Timeout(total=TIMEOUT_SECONDS), "retries": False, "maxsize": 1}
+    timeout = urllib3.Timeout(total=TIMEOUT_SECONDS)
     pool: urllib3.HTTPConnectionPool
     if target.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
             str(address),
             target.port,
+            timeout=timeout,
+            retries=False,
+            maxsize=1,
             server_hostname=target.host,
             assert_hostname=target.host,
             cert_reqs="CERT_REQUIRED",
-            **options,
         )
     else:
-        pool = urllib3.HTTPConnectionPool(str(address), target.port, **options)
+        pool = urllib3.HTTPConnectionPool(
+            str(address), target.port, timeout=timeout, retries=False, maxsize=1
+        )
     with pool:
         response = pool.urlopen(
             "POST", target.path, body=body, headers=headers, redirect=False, assert_same_host=False

@@ -1,4 +1,4 @@
-"""The audit trail (issue 5, Audit): every write leaves one row, in its own transaction, with who,
+"""The audit trail: every write leaves one row, in its own transaction, with who,
 what, when, the request id and a digest of the change; admin and reviewer read it back; nobody
 can change it."""
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 
 from factories import ID_NUMBERS, NOW, Api, auth, code, make_key, new_id_number
 from sqlalchemy import select
 
+from points_service.clock import utc_now
 from points_service.persistence.models import ApiKey
+from points_service.services.keys import PRINCIPALS, revoke_key
 
 PROBLEM = "application/problem+json"
 
@@ -64,17 +67,48 @@ def test_a_key_that_expires_later_still_works(client, session):
     assert response.status_code == 404
 
 
-def test_a_revoked_key_is_a_401(client, session, admin):
+def test_a_key_revoked_in_this_process_is_a_401_at_once(client, session, admin):
     secret = make_key(session, "inspector")
     hospital = admin.institution()
     assert client.get(f"/v1/institutions/{hospital}", headers=auth(secret)).status_code == 200
-    row = session.get(ApiKey, _row(session, secret).id)
-    row.revoked_at = NOW
+    revoke_key(session, secret[:12], now=NOW)
     session.flush()
     body = _assert_problem(
         client.get(f"/v1/institutions/{hospital}", headers=auth(secret)), 401, "not-authenticated"
     )
     assert body["detail"] == "this API key has been revoked"
+
+
+def test_a_key_revoked_by_another_process_is_a_401_within_the_cache_bound(client, session, admin):
+    clock = [0.0]
+    PRINCIPALS.configure(5, timer=lambda: clock[0])
+    try:
+        secret = make_key(session, "inspector")
+        hospital = admin.institution()
+        assert client.get(f"/v1/institutions/{hospital}", headers=auth(secret)).status_code == 200
+        # what `points-service keys revoke` does from its own process: the row only
+        session.get(ApiKey, _row(session, secret).id).revoked_at = NOW
+        session.flush()
+        clock[0] = 4.9
+        assert client.get(f"/v1/institutions/{hospital}", headers=auth(secret)).status_code == 200
+        clock[0] = 5.0
+        body = _assert_problem(
+            client.get(f"/v1/institutions/{hospital}", headers=auth(secret)), 401, "not-authenticated"
+        )
+        assert body["detail"] == "this API key has been revoked"
+    finally:
+        PRINCIPALS.configure(5)
+
+
+def test_an_expired_key_is_a_401_at_once_even_when_cached(client, session, admin):
+    secret = make_key(session, "inspector", expires_at=utc_now() + dt.timedelta(seconds=1))
+    hospital = admin.institution()
+    assert client.get(f"/v1/institutions/{hospital}", headers=auth(secret)).status_code == 200
+    time.sleep(1.05)
+    body = _assert_problem(
+        client.get(f"/v1/institutions/{hospital}", headers=auth(secret)), 401, "not-authenticated"
+    )
+    assert body["detail"] == "this API key has expired"
 
 
 def test_keys_are_stored_only_as_their_sha256(session):

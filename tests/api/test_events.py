@@ -1,4 +1,4 @@
-"""The change feed: GET /v1/events (docs/api.md "Measures, policy, events"; issue 4).
+"""The change feed: GET /v1/events (docs/api.md "Measures, policy, events").
 
 CloudEvents 1.0 shaped, in order, paged by an opaque cursor, filtered to what the caller may see:
 an HR system sees its staff only, and of decisions only those made at its own institution.

@@ -9,10 +9,9 @@ from datetime import timedelta
 
 from factories import assert_problem as _problem
 from factories import auth, make_key
-from sqlalchemy import update
 
 from points_service.clock import utc_now
-from points_service.persistence.models import ApiKey
+from points_service.services.keys import revoke_key
 
 GUESSER = {"REMOTE_ADDR": "203.0.113.7"}
 NEIGHBOUR = {"REMOTE_ADDR": "203.0.113.8"}
@@ -60,7 +59,7 @@ def test_a_revoked_key_counts_as_refused_and_is_no_longer_known(make_app, sessio
     client = make_app(rate_limit="1000 per minute", auth_failure_limit="2 per minute").test_client()
     key = make_key(session, "inspector")
     assert client.get("/v1/policy", headers=auth(key), environ_base=GUESSER).status_code == 200
-    session.execute(update(ApiKey).where(ApiKey.prefix == key[:12]).values(revoked_at=utc_now()))
+    revoke_key(session, key[:12], now=utc_now())
     session.flush()
     assert [
         client.get("/v1/policy", headers=auth(key), environ_base=GUESSER).status_code for _ in range(2)

@@ -1,4 +1,4 @@
-"""Operability (issue 6): JSON log lines with the request id, Prometheus metrics, ID redaction."""
+"""Operability: JSON log lines with the request id, Prometheus metrics, ID redaction."""
 
 from __future__ import annotations
 

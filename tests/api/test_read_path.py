@@ -1,4 +1,4 @@
-"""The read path (issue 6): reads on PostgreSQL run without BEGIN/COMMIT round trips, and the
+"""The read path: reads on PostgreSQL run without BEGIN/COMMIT round trips, and the
 answers are the same as in a transaction. The requests of the other API tests join the test's
 transaction, so these use the app on the real engine."""
 

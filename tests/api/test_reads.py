@@ -222,3 +222,13 @@ def test_health_checks_need_no_key(client):
 
 def test_today_is_after_the_dates_these_tests_use():
     assert local_today() >= dt.date(2026, 11, 23)
+
+
+def test_a_roster_page_holds_up_to_2000_people_and_no_more(admin):
+    hospital = admin.institution()
+    person = admin.practitioner()
+    admin.register(person, hospital, "2025-01-01")
+    page = admin.get(f"/v1/institutions/{hospital}/eligibility", query={"at": "2025-07-01", "limit": 2000})
+    assert [i["practitioner_code"] for i in page["items"]] == [person]
+    body = admin.get(f"/v1/institutions/{hospital}/eligibility", query={"limit": 2001}, status=422)
+    assert list(body["errors"]) == ["limit"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from factories import code, gb11643, new_id_number
+from factories import code, new_id_number
+
+from points_service.rules.identifiers import with_check_character
 
 PROBLEM = "application/problem+json"
 
@@ -128,7 +130,7 @@ def test_the_same_national_id_under_another_code_is_a_409_that_does_not_echo_the
 
 
 def test_a_national_id_with_a_wrong_check_digit_is_a_422_naming_id_number(client, admin):
-    valid = gb11643("13010219800101123")
+    valid = with_check_character("13010219800101123")
     wrong = valid[:17] + ("0" if valid[17] != "0" else "1")
     c = code("P")
     response = client.post("/v1/practitioners", json=_practitioner_body(c, wrong), headers=admin.headers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from factories import Api, make_key
+from factories import Api, approve_repair, make_key
 from factories import assert_problem as _problem
 
 from points_service.clock import local_today
@@ -47,19 +47,6 @@ def _application(person: str, institution: str, activity: str = "offline_trainin
 
 def _standing(api: Api, person: str) -> dict:
     return api.get(f"/v1/practitioners/{person}/standing", query={"year": local_today().year})
-
-
-def _approve(hr: Api, reviewer: Api, repair: dict) -> dict:
-    first = hr.post(
-        f"/v1/repairs/{repair['id']}/institution-review",
-        {"decision": "approve", "comment": "certificate checked", "version": repair["version"]},
-        status=200,
-    )
-    return reviewer.post(
-        f"/v1/repairs/{repair['id']}/agency-review",
-        {"decision": "approve", "comment": "ok", "version": first["version"]},
-        status=200,
-    )
 
 
 @pytest.fixture
@@ -130,7 +117,7 @@ def test_a_repair_submitted_by_the_person_and_approved_twice_removes_the_points_
 def test_the_hr_system_may_apply_on_behalf_of_its_staff(admin, case):
     submitted = case["hr"].post("/v1/repairs", _application(case["person"], case["hospital"], "online_study"))
     assert (submitted["status"], submitted["version"]) == ("submitted", 1)
-    approved = _approve(case["hr"], case["reviewer"], submitted)
+    approved = approve_repair(case["hr"], case["reviewer"], submitted)
     assert approved["credit"] == {"points": 1, "months_shortened": 0, "shortened": None}
     assert _standing(admin, case["person"])["points_total"] == 3
 
@@ -162,7 +149,9 @@ def test_a_repair_after_six_points_repaired_this_year_is_refused_with_rule_20(
     hr, reviewer = _hr(client, session, hospital), _reviewer(client, session)
     for _ in range(3):
         assert (
-            _approve(hr, reviewer, hr.post("/v1/repairs", _application(person, hospital)))["credit"]["points"]
+            approve_repair(hr, reviewer, hr.post("/v1/repairs", _application(person, hospital)))["credit"][
+                "points"
+            ]
             == 2
         )
     standing = _standing(admin, person)
@@ -280,7 +269,7 @@ def test_an_application_rejected_by_the_institution_cannot_be_reviewed_again(cli
 
 def test_an_approved_application_cannot_be_approved_again(client, admin, case):
     submitted = case["self"].post("/v1/repairs", _application(case["person"], case["hospital"]))
-    approved = _approve(case["hr"], case["reviewer"], submitted)
+    approved = approve_repair(case["hr"], case["reviewer"], submitted)
     for stage, api in (("agency-review", case["reviewer"]), ("institution-review", case["hr"])):
         response = client.post(
             f"/v1/repairs/{submitted['id']}/{stage}",
@@ -359,9 +348,11 @@ def test_three_repaired_points_shorten_a_running_suspension_by_one_month(client,
     assert (before["status"], before["until"]) == ("suspended", end.isoformat())
 
     hr, reviewer = _hr(client, session, hospital), _reviewer(client, session)
-    two = _approve(hr, reviewer, hr.post("/v1/repairs", _application(person, hospital, "offline_training")))
+    two = approve_repair(
+        hr, reviewer, hr.post("/v1/repairs", _application(person, hospital, "offline_training"))
+    )
     assert two["credit"] == {"points": 2, "months_shortened": 0, "shortened": None}
-    one = _approve(hr, reviewer, hr.post("/v1/repairs", _application(person, hospital, "online_study")))
+    one = approve_repair(hr, reviewer, hr.post("/v1/repairs", _application(person, hospital, "online_study")))
     assert one["credit"] == {"points": 1, "months_shortened": 1, "shortened": "suspension"}
 
     # rule 22: one month off the end, never before the approval date (today)
@@ -403,7 +394,7 @@ def test_the_list_filters_by_practitioner_and_status_and_pages(client, session, 
         case["self"].post("/v1/repairs", _application(person, hospital, "online_study"))["id"]
         for _ in range(3)
     ]
-    _approve(case["hr"], case["reviewer"], admin.get(f"/v1/repairs/{ids[1]}"))
+    approve_repair(case["hr"], case["reviewer"], admin.get(f"/v1/repairs/{ids[1]}"))
     # someone else's application at the same hospital does not show under this person
     other = admin.practitioner()
     admin.register(other, hospital)

@@ -41,7 +41,7 @@ def world(client, session, app):
         {"institution_code": hospital_b, "start_date": "2025-01-01", "id_number": ID_NUMBERS[person]},
     )
     today = local_today().isoformat()
-    subscription, _ = webhooks.create_subscription(
+    subscription = webhooks.create_subscription(
         session,
         authenticate(session, hr_a.headers["Authorization"][7:], now=utc_now()),
         webhooks.CreateSubscription(
@@ -50,7 +50,7 @@ def world(client, session, app):
         keys=app.extensions["points_service"].pii,
         allow_private=True,
         now=utc_now(),
-    )
+    ).subscription
     small_a = inspector.violation(person, hospital_a, decided_on=today, case_ref=code("A-CASE-"))
     first_b = inspector.violation(
         person, hospital_b, decided_on=today, behaviour_code="B2-01", case_ref=code("SECRET-B-")

@@ -1,4 +1,4 @@
-"""What every response carries and what every client is held to (issue 5, Limits and Personal data):
+"""What every response carries and what every client is held to:
 security headers and the request id, the body size limit (413), the batch limit (422), the rate
 limit per API key (429 with Retry-After, shared through Redis) and national IDs kept out of logs."""
 
@@ -10,12 +10,13 @@ import re
 import uuid
 
 import pytest
-from factories import Api, auth, code, gb11643, make_key
+from factories import Api, auth, code, make_key
 from factories import assert_problem as _problem
 from sqlalchemy import func, select
 
 from points_service.clock import local_today
 from points_service.persistence.models import Institution
+from points_service.rules.identifiers import with_check_character
 
 PROBLEM = "application/problem+json"
 SECURITY_HEADERS = {
@@ -248,7 +249,7 @@ def debug_logs(caplog):
 
 def _id_ending_in_x() -> str:
     for serial in range(1000):
-        number = gb11643(f"13010219850612{serial:03d}")
+        number = with_check_character(f"13010219850612{serial:03d}")
         if number.endswith("X"):
             return number
     raise AssertionError("unreachable")

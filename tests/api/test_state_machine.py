@@ -1,4 +1,4 @@
-"""The materialised state never drifts from the ledger (issue 3, item 6).
+"""The materialised state never drifts from the ledger.
 
 Random sequences of registrations, decisions, appeals (upheld, amended, revoked), repairs and
 registration ends go through the HTTP API; after every step the stored snapshot must equal the
@@ -28,8 +28,9 @@ from points_service.clock import local_today
 from points_service.persistence import queries
 from points_service.persistence.models import Measure
 from points_service.rules.calendar import add_years
-from points_service.rules.standing import eligibility_on, state_to_mapping
-from points_service.services.state import derive_from_ledger
+from points_service.rules.snapshot import state_to_mapping
+from points_service.rules.standing import eligibility_on
+from points_service.services.state import derive
 
 TODAY = local_today()
 
@@ -186,7 +187,7 @@ def test_the_stored_state_always_equals_the_rules_applied_to_the_ledger(engine, 
             with self._session() as session:
                 for person in self.people:
                     practitioner = queries.practitioner_by_code(session, person)
-                    derived = derive_from_ledger(session, practitioner, policies=policies)
+                    derived = derive(session, practitioner, policies)
                     stored = queries.state_by_code(session, person)
                     assert stored.state == state_to_mapping(derived)
                     live = {

@@ -1,5 +1,5 @@
 """Webhooks: POST/GET/DELETE /v1/webhooks and the delivery log; deliveries signed the Standard
-Webhooks way, at least once with a stable id, retried with backoff for more than a day (issue 4).
+Webhooks way, at least once with a stable id, retried with backoff for more than a day.
 
 A local HTTP receiver on 127.0.0.1 (allowed here through settings.webhook_allow_private) checks
 every signature with the `standardwebhooks` reference library. The dispatcher runs as the sweep
@@ -497,7 +497,7 @@ def test_a_slow_receiver_does_not_hold_up_api_writes_on_sqlite(tmp_path):
     import time
 
     from points_service import create_app
-    from points_service.cli import upgrade_database
+    from points_service.persistence.schema import upgrade_database
     from points_service.settings import Settings
 
     url = f"sqlite:///{tmp_path / 'slow.db'}"

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 from databases import fresh_database_url
 
-from points_service.cli import main, upgrade_database
+from points_service.cli import main
+from points_service.persistence.schema import upgrade_database
 
 KEY_A = base64.b64encode(bytes([0xA1]) * 32).decode()
 KEY_B = base64.b64encode(bytes([0xB2]) * 32).decode()

@@ -12,11 +12,12 @@ from conftest import ENCRYPTION, KEY_A, KEY_B, answered
 from factories import code, new_id_number
 from sqlalchemy import select
 
-from points_service import cli
+from points_service.cli import serve as serve_command
 from points_service.clock import utc_now
 from points_service.persistence.engine import make_engine, make_sessionmaker, transaction
 from points_service.persistence.models import Practitioner, ServiceSetting
 from points_service.persistence.pii import PiiKeys, index_key_fingerprint
+from points_service.persistence.schema import upgrade_database
 from points_service.services.access import Principal
 from points_service.services.errors import DuplicatePractitioner
 from points_service.services.keys import CreateKey, create_key
@@ -36,8 +37,8 @@ def execs(monkeypatch):
         seen.append(list(argv))
         raise SystemExit(0)
 
-    monkeypatch.setattr(cli.os, "execv", execv)
-    monkeypatch.setattr(cli, "_require_free_port", lambda *a, **k: None)
+    monkeypatch.setattr(serve_command.os, "execv", execv)
+    monkeypatch.setattr(serve_command, "_require_free_port", lambda *a, **k: None)
     return seen
 
 
@@ -96,8 +97,8 @@ def test_serve_accepts_development_keys_kept_only_to_decrypt(invoke, execs, fres
 
 
 def test_run_allows_the_development_keys_with_a_one_line_warning(invoke, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_require_free_port", lambda *a, **k: None)
-    monkeypatch.setattr(cli.subprocess, "Popen", _Exited)
+    monkeypatch.setattr(serve_command, "_require_free_port", lambda *a, **k: None)
+    monkeypatch.setattr(serve_command.subprocess, "Popen", _Exited)
     result = invoke("run", env={"POINTS_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"})
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.output.splitlines() if line.startswith("Warning:")]
@@ -202,9 +203,9 @@ STARTS = [
 
 @pytest.mark.parametrize("args", STARTS, ids=[" ".join(a[:2]) for a in STARTS])
 def test_another_index_key_is_refused_at_start_up_naming_pii_rotate(invoke, execs, fresh, monkeypatch, args):
-    monkeypatch.setattr(cli.subprocess, "Popen", _Exited)
+    monkeypatch.setattr(serve_command.subprocess, "Popen", _Exited)
     url = fresh("other")
-    cli.upgrade_database(url)
+    upgrade_database(url)
     _people(url, _keys(KEY_A), 2)
     assert invoke("jobs", "run", "reconcile", env=_env(url, index=KEY_A)).exit_code == 0
     result = invoke(*args, env=_env(url, index=KEY_B))
@@ -318,7 +319,8 @@ def test_while_the_index_is_half_rebuilt_a_registered_national_id_is_still_a_dup
                     assert _create(session, admin, rotating, c, people[c]).created is False
             created = _create(session, admin, rotating, code("P"), new_id_number())
             assert created.created is True
-            assert created.value.national_id_index == _hmac(KEY_B, _number_of(rotating, created.value))
+            person = created.value.practitioner
+            assert person.national_id_index == _hmac(KEY_B, _number_of(rotating, person))
     finally:
         engine.dispose()
 

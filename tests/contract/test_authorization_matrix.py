@@ -1,4 +1,4 @@
-"""The authorisation matrix (issue 5 item 1): every operation in the committed openapi.yaml × every role.
+"""The authorisation matrix: every operation in the committed openapi.yaml × every role.
 
 Each case builds its own small world inside the test's rolled-back transaction:
 
@@ -83,6 +83,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         "none": 401, "admin": 201, "inspector": 201, "reviewer": 403,
         "hr_own": 403, "hr_other": 403, "self": 403, "other_person": 403,
     },
+    # what a decision would bring: the agency's desk (inspectors, reviewers, admin); records nothing
+    ("POST", "/v1/violations/preview"): {
+        "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
+        "hr_own": 403, "hr_other": 403, "self": 403, "other_person": 403,
+    },
     ("GET", "/v1/violations/{violation_id}"): {
         "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
         "hr_own": 200, "hr_other": 404, "self": 200, "other_person": 404,
@@ -121,6 +126,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/v1/repairs"): {
         "none": 401, "admin": 201, "inspector": 403, "reviewer": 403,
         "hr_own": 201, "hr_other": 403, "self": 201, "other_person": 403,
+    },
+    # the answer before applying: who may apply, in the scope they may apply in; submits nothing
+    ("POST", "/v1/repairs/preview"): {
+        "none": 401, "admin": 200, "inspector": 403, "reviewer": 403,
+        "hr_own": 200, "hr_other": 403, "self": 200, "other_person": 403,
     },
     ("GET", "/v1/repairs/{repair_id}"): {
         "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
@@ -193,6 +203,16 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         "hr_own": 403, "hr_other": 403, "self": 403, "other_person": 403,
     },
     ("GET", "/v1/policy"): {
+        "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
+        "hr_own": 200, "hr_other": 200, "self": 200, "other_person": 200,
+    },
+    # the agency's desk: statistics for the agency, and an HR system's for its own institution
+    # (B's key gets B's figures, none of A's); the public notice register for every role
+    ("GET", "/v1/statistics"): {
+        "none": 401, "admin": 200, "inspector": 403, "reviewer": 200,
+        "hr_own": 200, "hr_other": 200, "self": 403, "other_person": 403,
+    },
+    ("GET", "/v1/notices"): {
         "none": 401, "admin": 200, "inspector": 200, "reviewer": 200,
         "hr_own": 200, "hr_other": 200, "self": 200, "other_person": 200,
     },
@@ -302,14 +322,14 @@ def build_world(app, client, session, *, appeal: bool, institution_approved: boo
         )
 
     runtime = app.extensions["points_service"]
-    subscription, _ = webhooks.create_subscription(
+    subscription = webhooks.create_subscription(
         session,
         authenticate(session, keys["hr_own"], now=utc_now()),
         webhooks.CreateSubscription(url="https://hooks.example.com/a", event_types=("violation.recorded",)),
         keys=runtime.pii,
         allow_private=True,
         now=utc_now(),
-    )
+    ).subscription
     session.flush()
 
     return World(
@@ -363,6 +383,14 @@ def _body(method: str, path: str, world: World) -> dict | None:
             "occurred_on": today,
             "decided_on": today,
         },
+        ("POST", "/v1/violations/preview"): lambda: {
+            "practitioner_code": world.person_p,
+            "institution_code": world.institution_a,
+            "behaviour_code": "B1-01",
+            "responsibility": "general",
+            "occurred_on": today,
+            "decided_on": today,
+        },
         ("POST", "/v1/eligibility/batch"): lambda: {"practitioner_codes": [world.person_p]},
         ("POST", "/v1/repairs"): lambda: {
             "practitioner_code": world.person_p,
@@ -370,6 +398,12 @@ def _body(method: str, path: str, world: World) -> dict | None:
             "activity": "online_study",
             "completed_on": today,
             "evidence_ref": "certificate-2",
+        },
+        ("POST", "/v1/repairs/preview"): lambda: {
+            "practitioner_code": world.person_p,
+            "institution_code": world.institution_a,
+            "activity": "online_study",
+            "completed_on": today,
         },
         ("POST", "/v1/repairs/{repair_id}/institution-review"): lambda: {
             "decision": "approve",
@@ -428,8 +462,8 @@ def test_the_expected_table_covers_exactly_the_committed_operations():
 def test_there_are_eight_cases_per_operation():
     assert len(ROLES) == 8
     assert len(CASES) == 8 * len(OPERATIONS)
-    assert len(OPERATIONS) == 33, "an operation was added or removed: extend EXPECTED"
-    assert len(CASES) == 264
+    assert len(OPERATIONS) == 37, "an operation was added or removed: extend EXPECTED"
+    assert len(CASES) == 296
 
 
 @pytest.mark.parametrize(("method", "path", "role"), CASES, ids=[f"{m} {p} {r}" for m, p, r in CASES])

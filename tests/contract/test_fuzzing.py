@@ -1,4 +1,4 @@
-"""Contract fuzzing (issue 5 item 6): schemathesis against the committed openapi.yaml, in process.
+"""Contract fuzzing: schemathesis against the committed openapi.yaml, in process.
 
 Every operation is fuzzed with valid (positive) and invalid (negative) data, sent with a valid key,
 to the Flask app (WSGI) inside the test's rolled-back transaction. Each response must:
@@ -17,10 +17,9 @@ with an institution talk and a public notice, an appeal, two repair applications
 pending delivery), and hooks swap valid generated path values and body codes for the world's, so
 reads and writes of existing objects answer 2xx too and their bodies are checked against the schema.
 
-Runs are deterministic (derandomize) and small (MAX_EXAMPLES per operation). Defects found are
-listed as BUG-n below; each has a test at the end that reproduces it exactly (an xfail(strict) while
-it is open), and the fuzz test steps around an open one (with a comment naming it) so that it can
-look for others. BUG-1 to BUG-5 are fixed.
+Runs are deterministic (derandomize) and small (MAX_EXAMPLES per operation). Each defect it has
+found has a test below that reproduces it exactly (an xfail(strict) while it is open, and the fuzz
+test steps around an open one with a comment naming it, so that it can look for others).
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ SCHEMA.config.generation.update(
     modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],
     max_examples=MAX_EXAMPLES,
     deterministic=True,
-    # NUL characters too, on both databases (BUG-4, fixed)
+    # NUL characters too, on both databases (see test_a_nul_character_is_a_client_error_on_every_database)
     allow_x00=True,
     # every case carries the valid key (below); requests without it, or with a made-up one, are
     # ignored_auth's probes (and the authorisation matrix's `none` column)
@@ -278,7 +277,7 @@ def _seed(app, client, session) -> dict[str, Any]:
     admin.register(person_p, institution, "2025-01-01")
     admin.register(person_q, institution, "2025-01-01")
     # a subscription before the decisions, so that they become deliveries
-    subscription, _ = webhooks.create_subscription(
+    subscription = webhooks.create_subscription(
         session,
         authenticate(session, admin_key, now=utc_now()),
         webhooks.CreateSubscription(
@@ -287,7 +286,7 @@ def _seed(app, client, session) -> dict[str, Any]:
         keys=app.extensions["points_service"].pii,
         allow_private=False,
         now=utc_now(),
-    )
+    ).subscription
     session.flush()
     # 3 points: an institution talk; 7 points: a public notice
     talk = admin.violation(
@@ -411,7 +410,7 @@ def test_the_fuzzer_sent_cases_for_every_operation(capsys):
 
 # -- the defects it found, reproduced --------------------------------------------------------------
 
-# BUG-1, fixed: a path id beyond BIGINT was a 500 (an overflow in the database); routing now
+# Found: a path id beyond BIGINT was a 500 (an overflow in the database); routing now
 # stops at 2**63 - 1 (api.DatabaseId, `maximum` in openapi.yaml)
 HUGE = 2**64
 INT_ID_REQUESTS = [
@@ -462,7 +461,7 @@ def test_every_history_item_matches_the_committed_schema(app, client, session, n
         assert not errors, errors
 
 
-# BUG-3, fixed: malformed JSON answered 400 (docs/api.md Conventions), which no operation documented;
+# Found: malformed JSON answered 400 (docs/api.md Conventions), which no operation documented;
 # every operation with a JSON body now does (Blueprint.arguments)
 def test_every_operation_with_a_body_documents_400_for_malformed_json():
     spec = yaml.safe_load(SPEC.read_text("utf-8"))
@@ -476,7 +475,7 @@ def test_every_operation_with_a_body_documents_400_for_malformed_json():
 
 
 def test_malformed_json_is_a_400_problem(client, session):
-    """What BUG-3 was about: the behaviour was right, only the spec did not say it."""
+    """What the finding above was about: the behaviour was right, only the spec did not say it."""
     headers = {"Authorization": f"Bearer {make_key(session, 'admin')}", "Content-Type": "application/json"}
     response = client.post("/v1/institutions", data=b'{"code": ', headers=headers)
     assert response.status_code == 400
@@ -494,7 +493,7 @@ CODE_FIELDS = [
 ]
 
 
-# BUG-5, fixed: code fields were validated with validate.And(Length(1, 64), Regexp(...)), which
+# Found: code fields were validated with validate.And(Length(1, 64), Regexp(...)), which
 # apispec does not render, so openapi.yaml allowed any string that the API then refused with 422;
 # the validators are now a list, which it renders
 def test_code_fields_document_their_length_and_pattern():
@@ -586,7 +585,7 @@ NUL_IDS = [
 ]
 
 
-# BUG-4, fixed: a NUL character in a path code, query or body string was a 500 on PostgreSQL (psycopg
+# Found: a NUL character in a path code, query or body string was a 500 on PostgreSQL (psycopg
 # DataError: text cannot contain NUL); a path part holding one matches no route (api.PathText), and
 # BaseSchema refuses it at its field. Run on both databases: SQLite would have stored it.
 @pytest.mark.parametrize("index", range(len(NUL_IDS)), ids=NUL_IDS)

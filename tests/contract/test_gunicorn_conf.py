@@ -199,7 +199,7 @@ def _free_port() -> int:
 
 
 def test_a_real_gunicorn_logs_json_uses_its_own_folder_and_leaves_nothing_behind(tmp_path):
-    from points_service.cli import upgrade_database
+    from points_service.persistence.schema import upgrade_database
 
     url = f"sqlite:///{tmp_path / 'points.db'}"
     upgrade_database(url)

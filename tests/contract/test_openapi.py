@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from openapi_spec_validator import validate
 
-from points_service.cli import spec_dict
+from points_service.cli.openapi import spec_dict
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 
@@ -99,7 +99,7 @@ def test_every_operation_has_a_unique_camel_case_verb_as_operation_id():
     assert None not in ids
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     verbs = ("get", "list", "create", "record", "submit", "review", "file", "decide", "complete")
-    verbs += ("publish", "delete", "end")
+    verbs += ("publish", "delete", "end", "preview")
     for operation_id in ids:
         assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", operation_id), operation_id
         assert operation_id.startswith(verbs), operation_id

@@ -1,4 +1,4 @@
-"""The scheduler process (issue 4): APScheduler 3.11 in Asia/Shanghai, coalescing, one instance per
+"""The scheduler process: APScheduler 3.11 in Asia/Shanghai, coalescing, one instance per
 job, a catch-up run at start-up. The scheduler is built and inspected here, never started."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from click.testing import CliRunner
 
 from points_service import scheduler as scheduler_module
-from points_service.cli import main, upgrade_database
+from points_service.cli import main
+from points_service.persistence.schema import upgrade_database
 from points_service.settings import Settings
 
 SESSIONS, PII = object(), object()  # building the scheduler must not touch the database

@@ -1,4 +1,4 @@
-"""The scheduled sweeps (issue 4): catch-up, idempotent, announced once, one job_run row per run.
+"""The scheduled sweeps: catch-up, idempotent, announced once, one job_run row per run.
 
 Facts are built through the HTTP API on the real clock (Asia/Shanghai); the sweeps then run with a
 chosen `today`, so every date here is computed from `local_today()` and the suite passes on any day.
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from factories import Api, make_key
 from sqlalchemy import create_engine, func, select
 
-from points_service.cli import main, upgrade_database
+from points_service.cli import main
 from points_service.clock import local_today, utc_now
 from points_service.persistence.models import (
     JobRun,
@@ -24,9 +24,10 @@ from points_service.persistence.models import (
     Practitioner,
     PractitionerState,
 )
-from points_service.rules import standing as rules
+from points_service.persistence.schema import upgrade_database
 from points_service.rules.appeals import appeal_window
 from points_service.rules.calendar import LEGAL_TZ, add_months, add_years
+from points_service.rules.snapshot import state_to_mapping
 from points_service.services import events as events_module
 from points_service.services.state import EMPTY_STATE
 
@@ -123,7 +124,7 @@ def test_each_sweep_run_twice_changes_nothing_the_second_time(
         snapshot = session.scalar(
             select(PractitionerState).where(PractitionerState.practitioner_code == suspended)
         )
-        snapshot.state = rules.state_to_mapping(EMPTY_STATE)
+        snapshot.state = state_to_mapping(EMPTY_STATE)
         session.flush()
     today = SWEEP_DAYS[job](local_today(), private_webhooks.settings.calendar)
     # the sweep runs on that day (a sweep never runs for a day after its `now`)
@@ -407,10 +408,10 @@ def test_a_sweep_interrupted_mid_way_rolls_back_and_the_rerun_announces_everythi
     assert _types(outbox, barred) == [*announced_before[barred], "eligibility.bar_expired"]
 
 
-def test_an_announcement_failing_inside_state_announce_also_rolls_the_whole_sweep_back(
+def test_an_announcement_failing_while_the_plan_is_applied_rolls_the_whole_sweep_back(
     admin, inspector, sweep, outbox, counts, monkeypatch
 ):
-    from points_service.services import state, sweeps
+    from points_service.services import state
 
     person, _, sanction = _suspended(admin, inspector)
     end = dt.date.fromisoformat(sanction["end"])
@@ -418,12 +419,12 @@ def test_an_announcement_failing_inside_state_announce_also_rolls_the_whole_swee
     def broken(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(sweeps, "announce", broken)
+    monkeypatch.setattr(state.events, "emit", broken)
     before = counts()
     with pytest.raises(RuntimeError, match="killed"):
         sweep("announce-transitions", today=end)
     assert counts() == before
-    monkeypatch.setattr(sweeps, "announce", state.announce)
+    monkeypatch.undo()
     sweep("announce-transitions", today=end)
     assert _types(outbox, person)[-1] == "eligibility.reinstated"
     assert sweep("announce-transitions", today=end) == NOTHING_TO_ANNOUNCE

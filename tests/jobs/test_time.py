@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select
 from test_sweeps import _subject, _suspended, _types
 
-from points_service.cli import main, upgrade_database
+from points_service.cli import main
 from points_service.clock import local_today, utc_now
 from points_service.persistence.models import JobRun, OutboxEvent, PractitionerState
+from points_service.persistence.schema import upgrade_database
 from points_service.services.sweeps import FutureDay, run_job
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from databases import fresh_database_url
 
-from points_service.cli import migrations_dir
 from points_service.persistence.engine import make_engine
+from points_service.persistence.schema import migrations_dir
 
 
 @pytest.fixture

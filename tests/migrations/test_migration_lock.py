@@ -1,4 +1,4 @@
-"""Migrations refuse to run twice concurrently (issue 5, Faults): an advisory lock on PostgreSQL."""
+"""Migrations refuse to run twice concurrently: an advisory lock on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from alembic.script import ScriptDirectory
 from databases import fresh_database_url
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from points_service.cli import alembic_config
 from points_service.persistence.engine import lock_key
+from points_service.persistence.schema import alembic_config
 
 pytestmark = pytest.mark.postgresql
 

@@ -10,11 +10,10 @@ import pytest
 from rules_builders import decision, registration, repair, reversal, suspension_ranges
 
 from points_service.rules.calendar import local_date, score_year
+from points_service.rules.snapshot import state_from_mapping, state_to_mapping
 from points_service.rules.standing import (
     PersonState,
     eligibility_on,
-    state_from_mapping,
-    state_to_mapping,
 )
 
 D = dt.date

@@ -658,3 +658,16 @@ def test_rule_24_an_amended_decision_keeps_its_place_among_decisions_of_the_same
     ]
     assert state.year(2026).points_total == 8
     assert state.decisions == (101, 102)
+
+
+# -- the fewest points that suspend (the statistics read sanction tiers only from there) ----------
+
+
+@pytest.mark.parametrize(("profile", "floor"), [(HEBEI, 9), (QINGHAI, 9)])
+def test_below_the_lowest_sanction_points_no_total_or_event_suspends_or_terminates(policies, profile, floor):
+    policy = policies.get(profile)
+    assert policy.lowest_sanction_points() == floor
+    for points in range(floor):
+        assert policy.cumulative_tier(points) not in ("suspension", "termination"), points
+        assert policy.single_event_tier(points) == "none", points
+    assert "suspension" in (policy.cumulative_tier(floor), policy.single_event_tier(floor))

@@ -12,10 +12,9 @@ from rules_builders import decision as make_decision
 from rules_builders import repair as make_repair
 
 from points_service.rules.policy import REPAIR_ACTIVITIES, tier_rank
+from points_service.rules.snapshot import state_from_mapping, state_to_mapping
 from points_service.rules.standing import (
     eligibility_on,
-    state_from_mapping,
-    state_to_mapping,
 )
 
 D = dt.date

@@ -1,9 +1,10 @@
-"""Bulk data (issue 6, item 1): CSV imports validate every row and report bad ones by line number,
-import nothing from a bad file unless told to skip, and leave the same rows and snapshots the API
-would; `demo seed` writes a ledger whose snapshots equal the rules recomputed from it."""
+"""Bulk data: CSV imports check every row as the API would and report bad ones by line number,
+import nothing from a bad file unless told to skip, and leave the same rows, snapshots and events
+the API would; `demo seed` writes a ledger whose snapshots equal the rules recomputed from it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
 from pathlib import Path
@@ -11,28 +12,33 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from databases import fresh_database_url
-from factories import auth, gb11643, make_key
+from factories import Api, auth, make_key
 from sqlalchemy import func, select
 
 from points_service import create_app
-from points_service.cli import main, upgrade_database
+from points_service.cli import main
 from points_service.clock import utc_now
-from points_service.persistence.engine import make_engine, make_sessionmaker
+from points_service.demo import seed_demo
+from points_service.persistence.engine import make_engine, make_sessionmaker, transaction
 from points_service.persistence.models import (
     AuditEvent,
     Institution,
     LedgerEntry,
     Measure,
+    OutboxEvent,
     Practitioner,
     PractitionerState,
     Registration,
     Violation,
 )
 from points_service.persistence.pii import PiiKeys, blind_index, decrypt_national_id
+from points_service.persistence.schema import upgrade_database
 from points_service.rules import standing as rules
 from points_service.rules.calendar import local_date
-from points_service.services.bulk import national_id_cipher, national_id_index
-from points_service.services.state import derive_from_ledger
+from points_service.rules.identifiers import with_check_character
+from points_service.rules.snapshot import state_to_mapping
+from points_service.services.imports.practitioners import national_id_cipher, national_id_index
+from points_service.services.state import derive
 from points_service.settings import DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY, Settings, load_policy_set
 
 KEYS = PiiKeys.from_settings(DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY)
@@ -87,7 +93,7 @@ def _bad_lines(stderr: str) -> dict[int, str]:
 
 
 def _id(n: int) -> str:
-    return gb11643(f"130102{1950 + n // 1000:04d}0101{n % 1000:03d}")
+    return with_check_character(f"130102{1950 + n // 1000:04d}0101{n % 1000:03d}")
 
 
 def _count(sessions, model, column, prefix: str) -> int:
@@ -187,7 +193,7 @@ def test_practitioners_with_bad_rows_import_nothing_then_skip_bad_imports_the_go
             assert found == code
             snapshot = s.get(PractitionerState, person.id)
             assert snapshot.practitioner_code == code and snapshot.ledger_version == 0
-            assert snapshot.state == rules.state_to_mapping(rules.PersonState())
+            assert snapshot.state == state_to_mapping(rules.PersonState())
             assert snapshot.announced_status == "not_registered" and snapshot.next_transition_on is None
         assert people[f"{tag}P4"].name == "Smith, Anna"
 
@@ -272,7 +278,8 @@ def test_registrations_check_references_and_dates_and_make_people_active(
     bad = _bad_lines(refused.stderr)
     assert sorted(bad) == [4, 5, 6, 7, 8]
     assert f"no institution {tag}NOPE" in bad[4] and f"no practitioner {tag}NOBODY" in bad[5]
-    assert "must be after" in bad[6] and "ISO date" in bad[7] and "line 2" in bad[8]
+    assert "must be after" in bad[6] and "line 2" in bad[8]
+    assert "start_date: a date written YYYY-MM-DD" in bad[7]
     with sessions() as s:
         assert (
             s.scalar(
@@ -296,8 +303,8 @@ def test_registrations_check_references_and_dates_and_make_people_active(
         for code, status in ((f"{tag}R1", "active"), (f"{tag}R4", "active"), (f"{tag}R2", "not_registered")):
             person = s.scalar(select(Practitioner).where(Practitioner.code == code))
             snapshot = s.get(PractitionerState, person.id)
-            expected = derive_from_ledger(s, person, policies=load_policy_set())
-            assert snapshot.state == rules.state_to_mapping(expected)
+            expected = derive(s, person, load_policy_set())
+            assert snapshot.state == state_to_mapping(expected)
             assert snapshot.announced_status == rules.eligibility_on(expected, today).status == status
             assert snapshot.next_transition_on == rules.next_change_after(expected, today)
 
@@ -382,9 +389,9 @@ def test_demo_seed_writes_a_ledger_whose_snapshots_are_the_rules(cli, sessions):
         by_id = {p.id: p for p in people}
         for pid in sample:
             person = by_id[pid]
-            expected = derive_from_ledger(s, person, policies=policies)
+            expected = derive(s, person, policies)
             snapshot = s.get(PractitionerState, pid)
-            assert snapshot.state == rules.state_to_mapping(expected)
+            assert snapshot.state == state_to_mapping(expected)
             assert snapshot.ledger_version == sum(1 for v in violations if v.practitioner_id == pid)
             assert snapshot.announced_status == rules.eligibility_on(expected, today).status
             assert snapshot.next_transition_on == rules.next_change_after(expected, today)
@@ -407,6 +414,34 @@ def test_demo_seed_writes_a_ledger_whose_snapshots_are_the_rules(cli, sessions):
 
     again = cli("demo", "seed", "--practitioners", "10", "--violations", "0", "--seed", "7")
     assert again.exit_code != 0 and "already" in again.output
+
+
+def _demo_rows(url: str, *, now: dt.datetime) -> dict[str, list]:
+    """Seed 5 on a fresh database; every row written, but the ciphertexts (their nonces are random)."""
+    upgrade_database(url)
+    engine, policies = make_engine(url), load_policy_set()
+    try:
+        with transaction(make_sessionmaker(engine), write=True) as s:
+            seed_demo(s, practitioners=300, violations=300, seed=5, keys=KEYS, policies=policies, now=now)
+        rows = {}
+        models = (Institution, Practitioner, Registration, Violation, LedgerEntry, PractitionerState, Measure)
+        with engine.connect() as connection:
+            for table in (model.__table__ for model in models):
+                columns = [c for c in table.c if c.name != "national_id_cipher"]
+                rows[table.name] = connection.execute(select(*columns).order_by(*table.primary_key)).all()
+        return rows
+    finally:
+        engine.dispose()
+
+
+def test_the_same_seed_and_sizes_give_the_same_demo_data(tmp_path_factory):
+    """What `demo seed` writes depends on the seed, the sizes and the day alone, so the benchmark
+    seeds the same data on every machine."""
+    now = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)
+    first = _demo_rows(fresh_database_url(tmp_path_factory, "demo_a"), now=now)
+    second = _demo_rows(fresh_database_url(tmp_path_factory, "demo_b"), now=now)
+    assert first == second
+    assert len(first["violation"]) == 300 and first["measure"]
 
 
 # -- imports a person can run twice and watch ----------------------------------------------------------
@@ -643,7 +678,7 @@ def test_the_file_is_read_as_it_goes_never_whole(cli, sessions, tmp_path, tag, m
 
 
 def test_the_status_line_says_how_far_how_fast_and_how_long_still():
-    from points_service.cli_bulk import progress_line
+    from points_service.cli.imports import progress_line
 
     line = progress_line("importing", 500, 1000, 10_000, 2.0)
     assert line == "importing  50%  10,000 rows  5,000 rows/s  0:02 left"
@@ -657,3 +692,109 @@ def test_no_status_line_is_drawn_when_stderr_is_not_a_terminal_and_the_summary_s
     result = cli("import", "institutions", str(path))
     assert result.exit_code == 0 and "\r" not in result.output
     assert "rows/s" in result.stdout and result.stderr == ""
+
+
+# -- one set of checks and one write path with the API ------------------------------------------------
+
+
+@pytest.fixture
+def api(url, engine):
+    """The HTTP API on the importer's database: api(role) is a client with a key of that role."""
+    app = create_app(Settings(database_url=url, rate_limit=""), engine=engine)
+    client = app.test_client()
+
+    def as_role(role: str) -> Api:
+        with app.app_context():
+            return Api(client, make_key(app.extensions["points_service"].sessions, role))
+
+    return as_role
+
+
+def test_a_value_the_api_refuses_the_import_refuses_in_the_same_words(cli, api, tmp_path, tag):
+    admin = api("admin")
+    hospital = admin.institution()
+    person = admin.practitioner()
+    registrations = "practitioner_code,institution_code,start_date"
+    cases = [
+        (
+            "institutions",
+            "code,name,kind,region_code",
+            {"code": f"{tag}V1", "name": "Clinic", "kind": "medical_institution", "region_code": "990100"},
+            "/v1/institutions",
+            "region_code",
+        ),
+        (
+            "institutions",
+            "code,name,kind,region_code",
+            {"code": f"{tag}V2", "name": "A\u200bB", "kind": "retail_pharmacy", "region_code": "130100"},
+            "/v1/institutions",
+            "name",
+        ),
+        (
+            "registrations",
+            registrations,
+            {"practitioner_code": person, "institution_code": hospital, "start_date": "2025-02-30"},
+            f"/v1/practitioners/{person}/registrations",
+            "start_date",
+        ),
+        (
+            "registrations",
+            registrations,
+            {"practitioner_code": person, "institution_code": hospital, "start_date": "1989-12-31"},
+            f"/v1/practitioners/{person}/registrations",
+            "start_date",
+        ),
+    ]
+    for number, (kind, header, row, path, field) in enumerate(cases):
+        body = {k: v for k, v in row.items() if k != "practitioner_code"}
+        said = admin.post(path, body, status=422)["errors"][field]
+        assert len(said) == 1
+        result = cli("import", kind, str(_csv(tmp_path, f"{number}.csv", [header, ",".join(row.values())])))
+        assert result.exit_code == 1
+        assert _bad_lines(result.stderr) == {2: f"line 2: {field}: {said[0]}"}
+
+
+def test_a_registration_imported_from_before_a_termination_is_ended_by_it_and_announced(
+    cli, api, sessions, url, tmp_path
+):
+    admin, inspector = api("admin"), api("inspector")
+    person, hospital = admin.person(start="2025-01-01")
+    decision = inspector.violation(
+        person, hospital, behaviour_code="B4-01", responsibility="main", decided_on="2026-03-01"
+    )
+    assert decision["points"] == 12  # a termination on 2026-03-01 ends every registration it finds
+    pharmacy = admin.institution(kind="retail_pharmacy")
+    path = _csv(
+        tmp_path,
+        "before.csv",
+        ["practitioner_code,institution_code,start_date", f"{person},{pharmacy},2025-06-01"],
+    )
+    done = cli("import", "registrations", str(path))
+    assert done.exit_code == 0, done.output
+    with sessions() as s:
+        practitioner = s.scalar(select(Practitioner).where(Practitioner.code == person))
+        (imported,) = s.scalars(
+            select(Registration).where(
+                Registration.practitioner_id == practitioner.id,
+                Registration.created_by == "import:before.csv",
+            )
+        ).all()
+        ended = s.scalars(
+            select(OutboxEvent).where(
+                OutboxEvent.practitioner_id == practitioner.id, OutboxEvent.type == "registration.ended"
+            )
+        ).all()
+        assert [e.data for e in ended if e.data["registration_id"] == imported.id] == [
+            {
+                "practitioner_code": person,
+                "institution_code": pharmacy,
+                "registration_id": imported.id,
+                "end_date": "2026-03-01",
+                "reason": "termination",
+            }
+        ]
+        expected = derive(s, practitioner, load_policy_set())
+        snapshot = s.get(PractitionerState, practitioner.id)
+        assert snapshot.state == state_to_mapping(expected)
+        assert snapshot.announced_status == "terminated"
+        assert snapshot.ledger_version == 1

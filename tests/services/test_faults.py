@@ -1,4 +1,4 @@
-"""Faults lose nothing (issue 5, Faults): a database that is gone is a 503 problem, never a partial
+"""Faults lose nothing: a database that is gone is a 503 problem, never a partial
 write; the pool recovers by itself when it returns; a failure between the ledger insert and the
 state update leaves neither. Termination of backends needs PostgreSQL (tests marked so)."""
 
@@ -16,7 +16,7 @@ from points_service import create_app
 from points_service.clock import local_today
 from points_service.persistence.engine import make_web_engine
 from points_service.persistence.models import AuditEvent, LedgerEntry, OutboxEvent, Practitioner, Violation
-from points_service.persistence.writes import Writes
+from points_service.services import violations
 from points_service.settings import Settings
 
 
@@ -209,23 +209,16 @@ def test_a_backend_terminated_mid_request_is_a_503_and_nothing_of_the_write_rema
 
 
 def _interrupt_after_the_ledger_entry(monkeypatch, interrupt) -> None:
-    """A decision's rows go in one batch (persistence.writes): send them up to its ledger entry,
-    then call `interrupt(session, practitioner_id)` before the rest (the snapshot, the outbox, the
-    audit row) is sent."""
-    send = Writes.send
+    """A decision's ledger entry is flushed before the person's state is recomputed: call
+    `interrupt(session, practitioner_id)` there, before the snapshot, the events, the measures and
+    the audit row are written."""
+    recompute = violations.recompute
 
-    def interrupted(self, session):
-        rows = self._rows
-        cut = next((i for i, (table, _, _) in enumerate(rows) if table.name == "ledger_entry"), None)
-        if cut is None:
-            return send(self, session)
-        self._rows = rows[: cut + 1]
-        send(self, session)
-        interrupt(session, rows[cut][2]["practitioner_id"])
-        self._rows = rows[cut + 1 :]
-        return send(self, session)
+    def interrupted(session, practitioner, **kwargs):
+        interrupt(session, practitioner.id)
+        return recompute(session, practitioner, **kwargs)
 
-    monkeypatch.setattr(Writes, "send", interrupted)
+    monkeypatch.setattr(violations, "recompute", interrupted)
 
 
 def _fail_between_ledger_and_state(monkeypatch) -> list[int]:

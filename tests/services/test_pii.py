@@ -19,6 +19,7 @@ from points_service.persistence.pii import (
     normalise_national_id,
     reencrypt,
 )
+from points_service.rules.identifiers import with_check_character
 
 KNOWN_VALID = "11010519491231002X"  # the worked example from GB 11643-1999
 PRACTITIONER = b"YS130100000001"
@@ -89,6 +90,13 @@ def test_every_check_character_including_x_is_reachable_and_accepted() -> None:
         assert normalise_national_id(number) == number
         seen.add(number[17])
     assert seen == set("0123456789X")
+
+
+def test_with_check_character_completes_the_standards_worked_example_and_every_number() -> None:
+    assert with_check_character(KNOWN_VALID[:17]) == KNOWN_VALID
+    for seq in range(200):
+        first17 = f"13010219800101{seq:03d}"
+        assert with_check_character(first17) == first17 + check_char(first17)
 
 
 def test_surrounding_whitespace_is_stripped_and_a_lowercase_x_is_uppercased() -> None:

@@ -1,4 +1,4 @@
-"""Reads on a real streaming replica, writes on the primary (issue 6 item 4; PostgreSQL only).
+"""Reads on a real streaming replica, writes on the primary (PostgreSQL only).
 
 The module starts a hot standby of the test cluster with pg_basebackup on a free port and builds
 an app with POINTS_DATABASE_READ_URL pointing at it. The proof that the replica answers is not a

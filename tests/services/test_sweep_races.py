@@ -1,5 +1,5 @@
 """Two schedulers (or a scheduler and an operator) running the same sweep at the same moment act once
-(PostgreSQL, real commits; issue 4). `run_job` takes a transaction-scoped advisory lock per job: a
+(PostgreSQL, real commits). `run_job` takes a transaction-scoped advisory lock per job: a
 run that finds it held skips; a run that gets it after the first committed finds nothing left.
 
 Facts are committed with unique codes; assertions count rows by dedupe key or by this test's person.

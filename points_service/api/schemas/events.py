@@ -1,7 +1,10 @@
-"""The change feed and webhook subscriptions (issue 4)."""
+"""The change feed and webhook subscriptions."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import marshmallow as ma
 from marshmallow import fields, validate
 
 from ...services.events import EVENT_TYPES
@@ -83,17 +86,25 @@ class AttemptRead(BaseSchema):
 
 class DeliveryRead(BaseSchema):
     id = fields.Integer(required=True)
-    webhook_id = fields.String(required=True, metadata={"description": "the event id sent as webhook-id"})
-    event_type = fields.String(required=True)
+    webhook_id = fields.String(
+        required=True, attribute="event.event_id", metadata={"description": "the event id sent as webhook-id"}
+    )
+    event_type = fields.String(required=True, attribute="event.type")
     status = fields.String(
         required=True,
         validate=validate.OneOf(["pending", "delivered", "failed", "cancelled"]),
         metadata={"description": "cancelled: the subscription was deleted or its key revoked first"},
     )
     attempts = fields.Integer(required=True)
-    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    next_attempt_at = fields.AwareDateTime(allow_none=True, metadata={"description": "while pending"})
     delivered_at = fields.AwareDateTime(allow_none=True)
     attempt_log = fields.List(fields.Nested(AttemptRead), required=True)
+
+    @ma.post_dump(pass_original=True)
+    def _next_attempt_while_pending(self, data: dict, delivery: Any, **_kwargs: Any) -> dict:
+        if delivery.status != "pending":
+            data["next_attempt_at"] = None
+        return data
 
 
 class DeliveryQuery(BaseSchema):

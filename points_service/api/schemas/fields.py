@@ -67,7 +67,10 @@ def Name(*, max_length: int = 200, **kwargs: Any) -> fields.String:  # noqa: N80
 
 def Text(*, max_length: int, required_text: bool = False, **kwargs: Any) -> fields.String:  # noqa: N802
     """Free text; `required_text`: must say something (not only spaces)."""
-    checks = [validate.Length(min=1 if required_text else 0, max=max_length), _check(text_problem)]
+    checks: list[Callable[[str], Any]] = [
+        validate.Length(min=1 if required_text else 0, max=max_length),
+        _check(text_problem),
+    ]
     if required_text:
         checks.append(_check(lambda v: "must not be blank" if not v.strip() else None))
     return fields.String(validate=checks, **kwargs)
@@ -76,8 +79,10 @@ def Text(*, max_length: int, required_text: bool = False, **kwargs: Any) -> fiel
 def RegionCode(**kwargs: Any) -> fields.String:  # noqa: N802
     """Rule 3: six digits, the first two a province of GB/T 2260."""
     return fields.String(
-        validate=[validate.Regexp(r"^\d{6}$", error="a 6-digit region code (行政区划代码)"),
-                  _check(region_code_problem)],
+        validate=[
+            validate.Regexp(r"^\d{6}$", error="a 6-digit region code (行政区划代码)"),
+            _check(region_code_problem),
+        ],
         **kwargs,
     )
 
@@ -89,7 +94,5 @@ class Instant(fields.AwareDateTime):
         instant = super()._deserialize(value, attr, data, **kwargs)
         # checked before any conversion to UTC: 9999-12-31T23:59-14:00 would overflow it
         if not EARLIEST_DATE <= instant.date() <= LATEST_DATE:
-            raise ValidationError(
-                f"an instant from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}"
-            )
+            raise ValidationError(f"an instant from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}")
         return instant

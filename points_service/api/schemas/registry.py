@@ -51,14 +51,17 @@ class RegistrationRead(BaseSchema):
 
 
 class PractitionerRead(BaseSchema):
-    code = fields.String(required=True)
-    name = fields.String(required=True)
-    category = fields.String(required=True)
+    """A `Person`: the practitioner and the registrations the reader may see."""
+
+    code = fields.String(required=True, attribute="practitioner.code")
+    name = fields.String(required=True, attribute="practitioner.name")
+    category = fields.String(required=True, attribute="practitioner.category")
     id_number = fields.String(
         required=True,
+        attribute="practitioner.national_id_masked",
         metadata={"description": "masked to its first and last character, e.g. 1****************X"},
     )
-    created_at = fields.AwareDateTime(required=True)
+    created_at = fields.AwareDateTime(required=True, attribute="practitioner.created_at")
     registrations = fields.List(fields.Nested(RegistrationRead), required=True)
 
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+import marshmallow as ma
 from marshmallow import fields, validate
 
 from ...rules.policy import MEASURE_KINDS, TIERS
@@ -11,14 +14,21 @@ STATUSES = ["active", "suspended", "terminated", "not_registered"]
 
 
 class MeasureRead(BaseSchema):
-    id = fields.Integer(required=True)
-    practitioner_code = fields.String(required=True)
+    id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "null only in a preview: not created yet"}
+    )
+    practitioner_code = fields.String(required=True, attribute="practitioner.code")
     kind = fields.String(required=True, validate=validate.OneOf(MEASURE_KINDS))
     year = fields.Integer(required=True)
     triggered_on = fields.Date(required=True)
-    violation_id = fields.Integer(required=True)
+    violation_id = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "null only in a preview: the decision previewed"},
+    )
     state = fields.String(
-        required=True, validate=validate.OneOf(["pending", "completed", "published", "cancelled"])
+        required=True,
+        validate=validate.OneOf(["pending", "completed", "published", "cancelled", "withdrawn"]),
     )
     completed_on = fields.Date(allow_none=True)
     note = fields.String(allow_none=True)
@@ -40,6 +50,14 @@ class SanctionRead(BaseSchema):
         metadata={"description": "the decision that imposed it; null if made at another institution"},
     )
     shortened_by_months = fields.Integer(required=True)
+
+    @ma.post_dump
+    def _only_its_kind(self, data: dict, **_kwargs: Any) -> dict:
+        """A suspension has an end and months, a termination a bar: neither shows the other's."""
+        for name in ("end", "months", "barred_until", "bar_years"):
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 class StandingRead(BaseSchema):
@@ -66,16 +84,22 @@ class StandingQuery(BaseSchema):
 
 
 class EligibilityRead(BaseSchema):
+    """An `Answer`: the person's code and the rules' eligibility on the day."""
+
     practitioner_code = fields.String(required=True)
-    at = fields.Date(required=True)
-    eligible = fields.Boolean(required=True)
-    status = fields.String(required=True, validate=validate.OneOf([*STATUSES, "unknown"]))
-    reason = fields.String(required=True)
-    until = fields.Date(
-        allow_none=True, metadata={"description": "the day the current status ends, when known"}
+    at = fields.Date(required=True, attribute="eligibility.at")
+    eligible = fields.Boolean(required=True, attribute="eligibility.eligible")
+    status = fields.String(
+        required=True, validate=validate.OneOf([*STATUSES, "unknown"]), attribute="eligibility.status"
     )
-    barred_until = fields.Date(allow_none=True)
-    emergency_care_settles = fields.Boolean(required=True)
+    reason = fields.String(required=True, attribute="eligibility.reason")
+    until = fields.Date(
+        allow_none=True,
+        attribute="eligibility.until",
+        metadata={"description": "the day the current status ends, when known"},
+    )
+    barred_until = fields.Date(allow_none=True, attribute="eligibility.barred_until")
+    emergency_care_settles = fields.Boolean(required=True, attribute="eligibility.emergency_care_settles")
 
 
 class EligibilityQuery(BaseSchema):
@@ -97,7 +121,13 @@ class EligibilityBatchRead(BaseSchema):
     results = fields.List(fields.Nested(EligibilityRead), required=True)
 
 
+ROSTER_MAX_PAGE = 2000
+
+
 class RosterQuery(PageArgs):
+    # a settlement system syncs its whole staff at once: a page holds up to 2000, as many people as
+    # two batch calls, in one query
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=ROSTER_MAX_PAGE))
     at = LegalDate(metadata={"description": "default: today (Asia/Shanghai)"})
 
 
@@ -124,6 +154,11 @@ class HistoryItem(BaseSchema):
     reverses_entry_id = fields.Integer()
     repair_id = fields.Integer()
     appeal_id = fields.Integer()
+
+    @ma.post_dump
+    def _only_what_applies(self, data: dict, **_kwargs: Any) -> dict:
+        """An entry shows the fields of its kind: a null only where the field may be null."""
+        return {k: v for k, v in data.items() if v is not None or self.fields[k].allow_none}
 
 
 class HistoryPage(BaseSchema):
