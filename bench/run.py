@@ -352,12 +352,11 @@ def start_service(
 
 FLOOR_LAYOUTS = {
     # the layout points_service/gunicorn_conf.py defaults to: 2 × cores workers (at most 8) × 4
-    # threads. Kept for the floor (bench/README.md has the figures of 2026-12-03): on the same layout
-    # as the service, the ratios compare the apps, not the layouts, nor the share of a shared
-    # machine's CPU that 16 threads win over 2 processes; the service out-served a sync floor
+    # threads; on a busy shared machine 16 threads win more of its CPU than 2 processes do
     "gthread": ("gthread", min(2 * len(os.sched_getaffinity(0)), 8), 4),
-    # one sync worker a core, the usual advice for a short, CPU-bound request: one request at a time
-    # per process and a new connection for each, so none waits behind another on a busy worker
+    # the default: one sync worker a core, the usual advice for a short, CPU-bound request (one
+    # request at a time per process, a new connection for each, so none waits behind another on a
+    # busy worker); on a quiet machine it is the faster floor, with the shorter tail (bench/README.md)
     "sync": ("sync", len(os.sched_getaffinity(0)), 1),
 }
 
@@ -1413,9 +1412,9 @@ def main() -> None:
     parser.add_argument(
         "--floor-layout",
         choices=sorted(FLOOR_LAYOUTS),
-        default="gthread",
-        help="the floor's gunicorn workers: gthread = the service's default layout, 2 × cores workers "
-        "× 4 threads (default); sync = one sync worker a core",
+        default="sync",
+        help="the floor's gunicorn workers: sync = one sync worker a core (default); gthread = the "
+        "service's default layout, 2 × cores workers × 4 threads",
     )
     parser.add_argument(
         "--server-cmd",

@@ -39,8 +39,9 @@ def _available_cores() -> int:
 
 bind = f"0.0.0.0:{_positive_int('PORT', 8000)}"
 
-# Threads rather than sync workers: requests mostly wait on PostgreSQL, and threads share
-# one connection pool per process instead of multiplying database connections.
+# Threads rather than sync workers: measured on 2 cores, sync × 2, × 3, × 5 and this layout served
+# the same within noise (bench/README.md), and threads keep a slow client or a slow report from
+# holding a whole process, sharing one connection pool per process instead of multiplying them.
 worker_class = "gthread"
 # Capped by default because each worker holds its own pool; beyond ~8 the database, not
 # CPU, is the bottleneck. Set POINTS_WEB_WORKERS explicitly to go higher.
