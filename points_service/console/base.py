@@ -49,6 +49,7 @@ from ..services.errors import NotAuthenticated, PointsServiceError
 from ..services.keys import LAST_USED_RESOLUTION
 from ..settings import Settings
 from . import data, labels
+from .forms import ReviewForm
 
 bp = Blueprint(
     "console",
@@ -230,6 +231,59 @@ def render(template: str, code: int = 200, **context: Any) -> Response:
     response = current_app.make_response(render_template(template, **context))
     response.status_code = code
     return response
+
+
+def submit(
+    action: Callable[[Session], str],
+    *,
+    refused: Callable[[int, str, str], Response],
+    then: str,
+) -> ResponseReturnValue:
+    """A form's write: `action` runs in one unit of work and returns what to tell the person, who is
+    sent on to `then` (303); a refusal of the rules comes back as `refused(status, message, rule)`,
+    the form's page again with the rule cited."""
+    try:
+        with unit(write=True) as db:
+            message = action(db)
+    except PointsServiceError as error:
+        text, rule = labels.error_message(error)
+        return refused(error.status, text, rule)
+    done(message)
+    return redirect(url_for(then), code=303)
+
+
+def review_repair(
+    principal: Principal,
+    repair_id: int,
+    *,
+    stage: str,
+    invalid: str,
+    home: Callable[..., Response],
+    then: str,
+) -> ResponseReturnValue:
+    """A review of a repair application from a queue, by the institution or the agency (`stage`);
+    `invalid` says what the form lacks, `home` renders the queue again with a message."""
+    form = ReviewForm()
+    if not form.validate():
+        return home(principal, 422, error=f"修复申请 #{repair_id}：{invalid}")
+    return submit(
+        lambda db: data.review_repair(
+            db,
+            principal,
+            repair_id,
+            decision=form.decision.data,
+            comment=form.comment.data,
+            version=form.version.data,
+            stage=stage,
+            settings=settings(),
+            now=utc_now(),
+            request_id=request_id(),
+        ),
+        refused=lambda status, text, rule: home(
+            principal, status, error=f"修复申请 #{repair_id}：{text}", rule=rule
+        ),
+        then=then,
+    )
 
 
 def error_page(

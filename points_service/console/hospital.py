@@ -3,14 +3,13 @@ applications waiting for its review, and its talks to hold."""
 
 from __future__ import annotations
 
-from flask import Response, redirect, request, url_for
+from flask import Response, request
 from flask.typing import ResponseReturnValue
 
 from ..clock import utc_now
 from ..services.access import Principal
-from ..services.errors import PointsServiceError
-from . import data, labels
-from .base import bp, done, render, request_id, settings, signed_in, unit
+from . import data
+from .base import bp, render, request_id, review_repair, signed_in, submit, unit
 from .forms import CompleteTalkForm, ReviewForm
 
 
@@ -38,28 +37,14 @@ def hospital_roster(principal: Principal) -> ResponseReturnValue:
 @signed_in("hr_system")
 def hospital_review(principal: Principal, repair_id: int) -> ResponseReturnValue:
     """The institution's review (the first step); a stale version is refused with a message."""
-    form = ReviewForm()
-    if not form.validate():
-        return _home(principal, 422, error=f"修复申请 #{repair_id}：请选择同意或不同意，并检查审核意见。")
-    try:
-        with unit(write=True) as db:
-            message = data.review_repair(
-                db,
-                principal,
-                repair_id,
-                decision=form.decision.data,
-                comment=form.comment.data,
-                version=form.version.data,
-                stage="institution",
-                settings=settings(),
-                now=utc_now(),
-                request_id=request_id(),
-            )
-    except PointsServiceError as error:
-        text, rule = labels.error_message(error)
-        return _home(principal, error.status, error=f"修复申请 #{repair_id}：{text}", rule=rule)
-    done(message)
-    return redirect(url_for("console.hospital_home"), code=303)
+    return review_repair(
+        principal,
+        repair_id,
+        stage="institution",
+        invalid="请选择同意或不同意，并检查审核意见。",
+        home=_home,
+        then="console.hospital_home",
+    )
 
 
 @bp.post("/hospital/talks/<int:measure_id>/complete")
@@ -68,19 +53,18 @@ def hospital_talk_done(principal: Principal, measure_id: int) -> ResponseReturnV
     form = CompleteTalkForm()
     if not form.validate():
         return _home(principal, 422, error=f"谈话 #{measure_id}：请填写谈话日期。")
-    try:
-        with unit(write=True) as db:
-            message = data.complete_talk(
-                db,
-                principal,
-                measure_id,
-                completed_on=form.completed_on.data,
-                note=form.note.data,
-                now=utc_now(),
-                request_id=request_id(),
-            )
-    except PointsServiceError as error:
-        text, rule = labels.error_message(error)
-        return _home(principal, error.status, error=f"谈话 #{measure_id}：{text}", rule=rule)
-    done(message)
-    return redirect(url_for("console.hospital_home"), code=303)
+    return submit(
+        lambda db: data.complete_talk(
+            db,
+            principal,
+            measure_id,
+            completed_on=form.completed_on.data,
+            note=form.note.data,
+            now=utc_now(),
+            request_id=request_id(),
+        ),
+        refused=lambda status, text, rule: _home(
+            principal, status, error=f"谈话 #{measure_id}：{text}", rule=rule
+        ),
+        then="console.hospital_home",
+    )

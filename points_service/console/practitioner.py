@@ -3,14 +3,15 @@ before it is submitted, and an appeal inside its window."""
 
 from __future__ import annotations
 
-from flask import Response, redirect, url_for
+from flask import Response
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from ..clock import utc_now
 from ..services.access import Principal
 from ..services.errors import PointsServiceError
 from . import data, labels
-from .base import bp, done, render, request_id, settings, signed_in, unit
+from .base import bp, render, request_id, settings, signed_in, submit, unit
 from .forms import AppealForm, RepairForm, choices
 
 
@@ -59,16 +60,20 @@ def repair_submit(principal: Principal) -> ResponseReturnValue:
     form = _repair_form(principal)
     if not form.validate():
         return render("console/practitioner/repair.html", 422, form=form)
-    try:
-        with unit(write=True) as db:
-            repair_id = data.submit_repair(
-                db, principal, form.data, settings=settings(), now=utc_now(), request_id=request_id()
-            )
-    except PointsServiceError as error:
-        message, rule = labels.error_message(error)
-        return render("console/practitioner/repair.html", error.status, form=form, error=message, rule=rule)
-    done(f"修复申请 #{repair_id} 已提交，等待所在机构审核。")
-    return redirect(url_for("console.practitioner_home"), code=303)
+
+    def file(db: Session) -> str:
+        repair_id = data.submit_repair(
+            db, principal, form.data, settings=settings(), now=utc_now(), request_id=request_id()
+        )
+        return f"修复申请 #{repair_id} 已提交，等待所在机构审核。"
+
+    return submit(
+        file,
+        refused=lambda status, text, rule: render(
+            "console/practitioner/repair.html", status, form=form, error=text, rule=rule
+        ),
+        then="console.practitioner_home",
+    )
 
 
 def _appeal_page(
@@ -91,19 +96,18 @@ def appeal_file(principal: Principal, violation_id: int) -> ResponseReturnValue:
     form = AppealForm()
     if not form.validate():
         return _appeal_page(principal, violation_id, form, 422)
-    try:
-        with unit(write=True) as db:
-            message = data.file_appeal(
-                db,
-                principal,
-                violation_id,
-                form.reason.data,
-                settings=settings(),
-                now=utc_now(),
-                request_id=request_id(),
-            )
-    except PointsServiceError as error:
-        text, rule = labels.error_message(error)
-        return _appeal_page(principal, violation_id, form, error.status, error=text, rule=rule)
-    done(message)
-    return redirect(url_for("console.practitioner_home"), code=303)
+    return submit(
+        lambda db: data.file_appeal(
+            db,
+            principal,
+            violation_id,
+            form.reason.data,
+            settings=settings(),
+            now=utc_now(),
+            request_id=request_id(),
+        ),
+        refused=lambda status, text, rule: _appeal_page(
+            principal, violation_id, form, status, error=text, rule=rule
+        ),
+        then="console.practitioner_home",
+    )

@@ -3,14 +3,13 @@ on them with a reason. An admin reads the same queues without the forms."""
 
 from __future__ import annotations
 
-from flask import Response, redirect, url_for
+from flask import Response
 from flask.typing import ResponseReturnValue
 
 from ..clock import utc_now
 from ..services.access import Principal
-from ..services.errors import PointsServiceError
-from . import data, labels
-from .base import bp, done, render, request_id, settings, signed_in, unit
+from . import data
+from .base import bp, render, request_id, review_repair, settings, signed_in, submit, unit
 from .forms import AppealDecisionForm, ReviewForm
 
 
@@ -37,28 +36,14 @@ def reviewer_home(principal: Principal) -> ResponseReturnValue:
 @signed_in("reviewer")
 def reviewer_repair(principal: Principal, repair_id: int) -> ResponseReturnValue:
     """The agency's review: only its approval takes effect, on today's date (rule 19)."""
-    form = ReviewForm()
-    if not form.validate():
-        return _home(principal, 422, error=f"修复申请 #{repair_id}：请选择批准或不批准，并检查审核意见。")
-    try:
-        with unit(write=True) as db:
-            message = data.review_repair(
-                db,
-                principal,
-                repair_id,
-                decision=form.decision.data,
-                comment=form.comment.data,
-                version=form.version.data,
-                stage="agency",
-                settings=settings(),
-                now=utc_now(),
-                request_id=request_id(),
-            )
-    except PointsServiceError as error:
-        text, rule = labels.error_message(error)
-        return _home(principal, error.status, error=f"修复申请 #{repair_id}：{text}", rule=rule)
-    done(message)
-    return redirect(url_for("console.reviewer_home"), code=303)
+    return review_repair(
+        principal,
+        repair_id,
+        stage="agency",
+        invalid="请选择批准或不批准，并检查审核意见。",
+        home=_home,
+        then="console.reviewer_home",
+    )
 
 
 def _appeal_page(principal: Principal, appeal_id: int, form, status: int = 200, **extra) -> Response:
@@ -88,22 +73,21 @@ def reviewer_decide(principal: Principal, appeal_id: int) -> ResponseReturnValue
     form = AppealDecisionForm()
     if not form.validate():
         return _appeal_page(principal, appeal_id, form, 422)
-    try:
-        with unit(write=True) as db:
-            message = data.decide_appeal(
-                db,
-                principal,
-                appeal_id,
-                outcome=form.outcome.data,
-                points=form.points.data,
-                reason=form.reason.data,
-                version=form.version.data,
-                settings=settings(),
-                now=utc_now(),
-                request_id=request_id(),
-            )
-    except PointsServiceError as error:
-        text, rule = labels.error_message(error)
-        return _appeal_page(principal, appeal_id, form, error.status, error=text, rule=rule)
-    done(message)
-    return redirect(url_for("console.reviewer_home"), code=303)
+    return submit(
+        lambda db: data.decide_appeal(
+            db,
+            principal,
+            appeal_id,
+            outcome=form.outcome.data,
+            points=form.points.data,
+            reason=form.reason.data,
+            version=form.version.data,
+            settings=settings(),
+            now=utc_now(),
+            request_id=request_id(),
+        ),
+        refused=lambda status, text, rule: _appeal_page(
+            principal, appeal_id, form, status, error=text, rule=rule
+        ),
+        then="console.reviewer_home",
+    )
