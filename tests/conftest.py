@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).parent))
 
 from databases import TEST_URL, fresh_database_url  # noqa: E402
-from factories import joined  # noqa: E402
+from factories import Api, joined, make_key  # noqa: E402
 
 # a developer's shell must not change test behaviour
 for name in [n for n in os.environ if n.startswith("POINTS_") and n != "POINTS_TEST_DATABASE_URL"]:
@@ -109,3 +110,39 @@ def committed_app(base_app):
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def make_app(settings, engine, connection):
+    """An app of its own (other settings), its requests joined to the test's outer transaction."""
+    from points_service import create_app
+
+    def build(**changes):
+        app = create_app(replace(settings, **changes), engine=engine)
+        app.extensions["points_service"] = joined(app.extensions["points_service"], connection)
+        return app
+
+    return build
+
+
+# keys of each role, made in the test's transaction, and clients that send them
+
+
+@pytest.fixture
+def admin_key(session) -> str:
+    return make_key(session, "admin")
+
+
+@pytest.fixture
+def admin(client, admin_key) -> Api:
+    return Api(client, admin_key)
+
+
+@pytest.fixture
+def inspector(client, session) -> Api:
+    return Api(client, make_key(session, "inspector"))
+
+
+@pytest.fixture
+def reviewer(client, session) -> Api:
+    return Api(client, make_key(session, "reviewer"))

@@ -36,11 +36,6 @@ def _self(client, session, person: str) -> Api:
     return Api(client, make_key(session, "practitioner", practitioner_code=person))
 
 
-@pytest.fixture
-def reviewer(client, session) -> Api:
-    return Api(client, make_key(session, "reviewer"))
-
-
 def _standing(api: Api, person: str) -> dict:
     return api.get(f"/v1/practitioners/{person}/standing", query={"year": local_today().year})
 

@@ -22,11 +22,6 @@ def _today() -> str:
 
 
 @pytest.fixture
-def reviewer(client, session) -> Api:
-    return Api(client, make_key(session, "reviewer"))
-
-
-@pytest.fixture
 def hospital(client, session, admin, inspector):
     """One hospital with three staff: 3 points (institution talk), 4 (agency talk), 7 (public notice)."""
     code = admin.institution()

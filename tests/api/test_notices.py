@@ -22,11 +22,6 @@ B3_01 = "settling fund fees under the name of an unregistered, suspended or term
 
 
 @pytest.fixture
-def reviewer(client, session) -> Api:
-    return Api(client, make_key(session, "reviewer"))
-
-
-@pytest.fixture
 def province(session) -> str:
     used = set(session.scalars(select(func.substr(Institution.region_code, 1, 2)).distinct()))
     return next(p for p in sorted(PROVINCES) if p not in used)

@@ -6,7 +6,7 @@ real post of the same body answers the same standing and triggered parts."""
 from __future__ import annotations
 
 import pytest
-from factories import Api, code, make_key
+from factories import code, make_key
 from sqlalchemy import func, select
 
 from points_service.clock import local_today
@@ -52,11 +52,6 @@ def _without_ids(value):
     if isinstance(value, list):
         return [_without_ids(v) for v in value]
     return value
-
-
-@pytest.fixture
-def reviewer(client, session) -> Api:
-    return Api(client, make_key(session, "reviewer"))
 
 
 def test_a_preview_answers_what_the_decision_would_bring_and_records_nothing(session, admin, inspector):

@@ -102,11 +102,6 @@ def _unused_provinces(session, n: int) -> list[str]:
     return [p for p in sorted(PROVINCES) if p not in used][:n]
 
 
-@pytest.fixture
-def reviewer(client, session) -> Api:
-    return Api(client, make_key(session, "reviewer"))
-
-
 def _stats(api: Api, **query) -> dict:
     return api.get("/v1/statistics", query={"year": _year(), **query})
 

@@ -36,11 +36,6 @@ def _today() -> str:
     return local_today().isoformat()
 
 
-@pytest.fixture
-def reviewer(client, session) -> Api:
-    return Api(client, make_key(session, "reviewer"))
-
-
 def _hr(client, session, institution: str) -> Api:
     return Api(client, make_key(session, "hr_system", institution_code=institution))
 

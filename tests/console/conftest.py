@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
-from factories import Api, joined, make_key
+from factories import make_key
 
-from points_service import create_app
 from points_service.clock import local_today
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
@@ -79,33 +78,6 @@ def confirm(console: Console, body: dict):
     preview = console.post(PREVIEW, body)
     assert preview.status_code == 200, text(preview)
     return console.post("/console/inspector/decisions", preview_form(preview))
-
-
-@pytest.fixture
-def make_app(settings, engine, connection):
-    """An app of its own (other settings), its requests joined to the test's outer transaction."""
-
-    def build(**changes):
-        app = create_app(replace(settings, **changes), engine=engine)
-        app.extensions["points_service"] = joined(app.extensions["points_service"], connection)
-        return app
-
-    return build
-
-
-@pytest.fixture
-def admin_key(session) -> str:
-    return make_key(session, "admin")
-
-
-@pytest.fixture
-def admin(client, admin_key) -> Api:
-    return Api(client, admin_key)
-
-
-@pytest.fixture
-def inspector(client, session) -> Api:
-    return Api(client, make_key(session, "inspector"))
 
 
 @dataclass

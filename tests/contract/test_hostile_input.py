@@ -51,11 +51,6 @@ def no_dns(monkeypatch):
     monkeypatch.setattr(webhooks, "resolve", resolve)
 
 
-@pytest.fixture
-def admin(client, session) -> Api:
-    return Api(client, make_key(session, "admin"))
-
-
 def assert_refused(response, status: int, field: str | None = None) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == PROBLEM
@@ -90,16 +85,18 @@ def test_a_deep_body_with_an_idempotency_key_is_a_400_too(admin):
 
 
 def test_nesting_at_the_limit_is_parsed_and_then_judged_by_the_schema(admin):
-    body = {"code": "HDEEP2", "name": nested(MAX_JSON_DEPTH - 1), "kind": "medical_institution",
-            "region_code": "130100"}
+    body = {
+        "code": "HDEEP2",
+        "name": nested(MAX_JSON_DEPTH - 1),
+        "kind": "medical_institution",
+        "region_code": "130100",
+    }
     assert_refused(admin.client.post("/v1/institutions", json=body, headers=admin.headers), 422, "name")
 
 
 @pytest.mark.parametrize("value", ["\ud800", "a\udfffb"], ids=["lone high", "lone low"])
 def test_a_lone_surrogate_is_a_422_at_its_field_and_nothing_is_written(admin, session, value):
-    raw = json.dumps(
-        {"code": "HSUR1", "name": value, "kind": "medical_institution", "region_code": "130100"}
-    )
+    raw = json.dumps({"code": "HSUR1", "name": value, "kind": "medical_institution", "region_code": "130100"})
     assert "\\ud" in raw  # sent as the JSON escape, as a careless client would
     response = admin.client.post(
         "/v1/institutions", data=raw, headers={**admin.headers, "Content-Type": "application/json"}
@@ -212,8 +209,16 @@ def test_a_registration_start_and_a_repair_completion_are_not_before_1990(admin)
 @pytest.mark.parametrize(
     "case_ref",
     ["   ", "\u200b", "\u200bHB-1", "HB-1\u200d", " HB-1", "HB-1\t", "\u3000", "HB\n1"],
-    ids=["spaces", "zero-width space", "zero-width prefix", "zero-width joiner", "leading space",
-         "trailing tab", "ideographic space", "newline"],
+    ids=[
+        "spaces",
+        "zero-width space",
+        "zero-width prefix",
+        "zero-width joiner",
+        "leading space",
+        "trailing tab",
+        "ideographic space",
+        "newline",
+    ],
 )
 def test_a_case_ref_is_printable_and_not_blank(admin, session, case_ref):
     person, inst = admin.person()

@@ -10,7 +10,6 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
-from factories import Api, make_key
 from sqlalchemy import func, select
 
 from points_service.clock import utc_now
@@ -33,21 +32,6 @@ def private_webhooks(app):
     )
     yield app.extensions["points_service"]
     app.extensions["points_service"] = runtime
-
-
-@pytest.fixture
-def admin(client, session) -> Api:
-    return Api(client, make_key(session, "admin"))
-
-
-@pytest.fixture
-def inspector(client, session) -> Api:
-    return Api(client, make_key(session, "inspector"))
-
-
-@pytest.fixture
-def reviewer(client, session) -> Api:
-    return Api(client, make_key(session, "reviewer"))
 
 
 @pytest.fixture

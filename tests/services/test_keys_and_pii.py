@@ -12,8 +12,8 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from factories import Api, auth, code, make_key, new_id_number
 from factories import assert_problem as _problem
+from factories import auth, code, make_key, new_id_number
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -56,11 +56,6 @@ INDEX_KEY = base64.b64encode(bytes([0xEE]) * 32).decode()
 
 def _row(session: Session, secret: str) -> ApiKey:
     return session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(secret))).one()
-
-
-@pytest.fixture
-def admin(client, session) -> Api:
-    return Api(client, make_key(session, "admin"))
 
 
 # -- keys: hashes, prefixes, revocation, expiry -----------------------------------------------------
