@@ -1,4 +1,4 @@
-"""The CSV import: institutions, practitioners and registrations from an operator's file.
+"""The CSV import: institutions, practitioners, registrations and decisions from an operator's file.
 
 Every row of a file is checked before anything is written, with the API's own checks of each
 value (rules.identifiers); a file with bad rows imports nothing unless the caller skips them. A
@@ -21,8 +21,10 @@ from ...rules.policy import PolicySet
 from ..audit import record_audit
 from .files import COLUMNS, KINDS, CsvFile, Imported, ImportRefused, Progress, RowErrors, encoding_problem
 from .institutions import check_institutions, write_institutions
+from .ledger import import_violations
 from .practitioners import import_practitioners
 from .registrations import check_registrations, import_registrations
+from .violations import check_violations
 
 
 @dataclass
@@ -87,8 +89,12 @@ def import_csv(
         )
     elif kind == "institutions":
         imported = _import_institutions(session, source, errors, options=options, now=now)
-    else:
+    elif kind == "registrations":
         imported = _import_registrations(
+            session, source, errors, options=options, actor=actor, policies=policies, now=now
+        )
+    else:
+        imported = _import_violations(
             session, source, errors, options=options, actor=actor, policies=policies, now=now
         )
     report = ImportReport(
@@ -164,6 +170,28 @@ def _import_registrations(
     if not options.dry_run:
         import_registrations(session, checked, good, actor=actor, policies=policies, now=now)
     return Imported(len(good), len(checked.existing))
+
+
+def _import_violations(
+    session: Session,
+    source: CsvFile,
+    errors: RowErrors,
+    *,
+    options: ImportOptions,
+    actor: str,
+    policies: PolicySet,
+    now: dt.datetime,
+) -> Imported:
+    """A case recorded before with the same content is skipped (`existing`) whether or not the
+    caller said --skip-existing: posting it again is a replay the API answers with the original."""
+    checked = check_violations(
+        session, source.records("violations", errors), errors, policies=policies, now=now
+    )
+    if errors and not options.skip_bad:
+        return Imported(None, checked.existing)
+    if not options.dry_run:
+        import_violations(session, checked, checked.rows, actor=actor, policies=policies, now=now)
+    return Imported(len(checked.rows), checked.existing)
 
 
 __all__ = [
