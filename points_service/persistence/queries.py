@@ -72,23 +72,20 @@ _KEY = ApiKey.__table__
 
 # a key with the codes of its institution and person; every request runs it by hash
 # (services.keys.authenticate), a console page by id
-_PRINCIPAL = (
-    select(
-        _KEY.c.id,
-        _KEY.c.name,
-        _KEY.c.role,
-        _KEY.c.institution_id,
-        _KEY.c.practitioner_id,
-        _KEY.c.revoked_at,
-        _KEY.c.expires_at,
-        _KEY.c.last_used_at,
-        _INSTITUTION.c.code.label("institution_code"),
-        _PRACTITIONER.c.code.label("practitioner_code"),
-    )
-    .select_from(
-        _KEY.outerjoin(_INSTITUTION, _INSTITUTION.c.id == _KEY.c.institution_id).outerjoin(
-            _PRACTITIONER, _PRACTITIONER.c.id == _KEY.c.practitioner_id
-        )
+_PRINCIPAL = select(
+    _KEY.c.id,
+    _KEY.c.name,
+    _KEY.c.role,
+    _KEY.c.institution_id,
+    _KEY.c.practitioner_id,
+    _KEY.c.revoked_at,
+    _KEY.c.expires_at,
+    _KEY.c.last_used_at,
+    _INSTITUTION.c.code.label("institution_code"),
+    _PRACTITIONER.c.code.label("practitioner_code"),
+).select_from(
+    _KEY.outerjoin(_INSTITUTION, _INSTITUTION.c.id == _KEY.c.institution_id).outerjoin(
+        _PRACTITIONER, _PRACTITIONER.c.id == _KEY.c.practitioner_id
     )
 )
 _PRINCIPAL_BY_HASH = _PRINCIPAL.where(_KEY.c.key_hash == bindparam("key_hash"))

@@ -16,6 +16,7 @@ from ...rules.calendar import score_year
 from ...rules.policy import PolicySet
 from .. import events
 from ..violations import recorded_event_data, recorded_facts
+from .registrations import StoredPerson
 from .snapshots import Derived, PersonRow, apply_derived
 from .violations import Candidate, CheckedViolations
 
@@ -102,7 +103,8 @@ def import_violations(
         (_recorded_event(vid, c) for vid, c in zip(violation_ids, rows, strict=True)),
         now=now,
     )
-    touched = {}
+    touched: dict[int, StoredPerson] = {}
+    decided_before = {pid: person.ledger_size > 0 for pid, person in checked.people.items()}
     for eid, vid, c in zip(entry_ids, violation_ids, rows, strict=True):
         person = checked.people[c.person]
         person.decisions.append(rules.Decision(eid, vid, c.cmd.decided_on, c.points, c.profile_id))
@@ -110,7 +112,10 @@ def import_violations(
         touched[c.person] = person
     apply_derived(
         session,
-        (Derived(PersonRow(pid, p.code), p.derive(policies), p.ledger_size) for pid, p in touched.items()),
+        (
+            Derived(PersonRow(pid, p.code), p.derive(policies), p.ledger_size, decided_before[pid])
+            for pid, p in touched.items()
+        ),
         now=now,
     )
 
