@@ -408,3 +408,34 @@ def test_dry_run_checks_the_decisions_and_writes_nothing(cli, api, sessions, tmp
     assert result.exit_code == 0, result.output
     assert "dry run: 1 violations" in result.stdout
     assert _decisions(sessions, tag) == 0
+
+
+def test_the_status_line_goes_through_the_check_and_then_the_write(api, sessions, tmp_path, tag):
+    from points_service.clock import utc_now
+    from points_service.persistence.engine import transaction
+    from points_service.persistence.pii import PiiKeys
+    from points_service.services.imports import ImportOptions, import_csv
+    from points_service.settings import DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY
+
+    admin = api("admin")
+    person, hospital = admin.person(start="2025-01-01")
+    other = admin.practitioner()
+    admin.register(other, hospital, "2025-01-01")
+    rows = [_row(f"{tag}-{n}", (person, other)[n % 2], hospital, f"2026-0{n + 1}-01") for n in range(5)]
+    path = _file(tmp_path, rows)
+    told: list[tuple[str, int, int]] = []
+    with transaction(sessions, write=True) as session:
+        report = import_csv(
+            session,
+            "violations",
+            path,
+            keys=PiiKeys.from_settings(DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY),
+            policies=load_policy_set(),
+            now=utc_now(),
+            options=ImportOptions(progress=lambda *said: told.append(said)),
+        )
+    assert report.rows == 5
+    size = path.stat().st_size
+    assert [t for t in told if t[0] == "checking"][-1] == ("checking", size, 6)
+    assert [t for t in told if t[0] == "writing"] == [("writing", size, 6)]
+    assert [t[0] for t in told].index("writing") > [t[0] for t in told].index("checking")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,8 +191,25 @@ def _import_violations(
     if errors and not options.skip_bad:
         return Imported(None, checked.existing)
     if not options.dry_run:
-        import_violations(session, checked, checked.rows, actor=actor, policies=policies, now=now)
+        progress = _writing(source, len(checked.rows))
+        import_violations(
+            session, checked, checked.rows, actor=actor, policies=policies, now=now, progress=progress
+        )
     return Imported(len(checked.rows), checked.existing)
+
+
+def _writing(source: CsvFile, rows: int) -> Callable[[int], None] | None:
+    """The status line of the write that follows the check: the share of the rows written, told as
+    a share of the file, so that the line goes on from 0 % to 100 % a second time."""
+    report = source.progress
+    if report is None:
+        return None
+    size = source.path.stat().st_size
+
+    def written(done: int) -> None:
+        report("writing", size * done // rows if rows else size, done + 1)
+
+    return written
 
 
 __all__ = [

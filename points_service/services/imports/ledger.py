@@ -5,7 +5,7 @@ recomputed once from their whole ledger (services.state through snapshots.apply_
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -16,10 +16,10 @@ from ...rules.calendar import score_year
 from ...rules.policy import PolicySet
 from .. import events
 from ..violations import recorded_event_data, recorded_facts
-from .registrations import StoredPerson
 from .snapshots import Derived, PersonRow, apply_derived
 from .violations import Candidate, CheckedViolations
 
+_PROGRESS_EVERY = 1024  # people recomputed between two reports
 _VIOLATION_COLUMNS = (
     "id",
     "case_ref",
@@ -62,6 +62,7 @@ def import_violations(
     actor: str,
     policies: PolicySet,
     now: dt.datetime,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     """Write the decisions (`rows`, in decision order: their ids keep it, as posting them in that
     order would), announce each, then bring each person's snapshot, feed and measures up to date.
@@ -103,21 +104,30 @@ def import_violations(
         (_recorded_event(vid, c) for vid, c in zip(violation_ids, rows, strict=True)),
         now=now,
     )
-    touched: dict[int, StoredPerson] = {}
+    added: dict[int, int] = {}  # person id -> decisions of the file
     decided_before = {pid: person.ledger_size > 0 for pid, person in checked.people.items()}
     for eid, vid, c in zip(entry_ids, violation_ids, rows, strict=True):
         person = checked.people[c.person]
         person.decisions.append(rules.Decision(eid, vid, c.cmd.decided_on, c.points, c.profile_id))
         person.ledger_size += 1
-        touched[c.person] = person
-    apply_derived(
-        session,
-        (
-            Derived(PersonRow(pid, p.code), p.derive(policies), p.ledger_size, decided_before[pid])
-            for pid, p in touched.items()
-        ),
-        now=now,
+        added[c.person] = added.get(c.person, 0) + 1
+    people = (
+        (Derived(PersonRow(pid, p.code), p.derive(policies), p.ledger_size, decided_before[pid]), added[pid])
+        for pid, p in ((pid, checked.people[pid]) for pid in added)
     )
+    apply_derived(session, _counted(people, len(added), progress), now=now)
+
+
+def _counted(
+    people: Iterator[tuple[Derived, int]], count: int, progress: Callable[[int], None] | None
+) -> Iterator[Derived]:
+    """The people's states, telling `progress` every so often how many decisions are done."""
+    done = 0
+    for number, (derived, decisions) in enumerate(people, start=1):
+        yield derived
+        done += decisions
+        if progress is not None and (number % _PROGRESS_EVERY == 0 or number == count):
+            progress(done)
 
 
 def _violation_row(vid: int, c: Candidate, *, actor: str, now: dt.datetime) -> tuple:
