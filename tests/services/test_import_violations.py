@@ -439,3 +439,51 @@ def test_the_status_line_goes_through_the_check_and_then_the_write(api, sessions
     assert [t for t in told if t[0] == "checking"][-1] == ("checking", size, 6)
     assert [t for t in told if t[0] == "writing"] == [("writing", size, 6)]
     assert [t[0] for t in told].index("writing") > [t[0] for t in told].index("checking")
+
+
+@pytest.mark.postgresql
+def test_the_people_a_file_scores_are_locked_as_a_posted_decision_locks_them(
+    api, sessions, engine, tmp_path, tag
+):
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from points_service.clock import utc_now
+    from points_service.persistence.engine import transaction
+    from points_service.persistence.pii import PiiKeys
+    from points_service.services.imports import ImportOptions, import_csv
+    from points_service.settings import DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY
+
+    admin = api("admin")
+    person, hospital = admin.person(start="2025-01-01")
+    bystander = admin.practitioner()
+    path = _file(tmp_path, [_row(f"{tag}-1", person, hospital, "2026-03-01")])
+    keys = PiiKeys.from_settings(DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY)
+
+    def locked(code: str) -> bool:
+        # NO KEY UPDATE waits for FOR UPDATE, the lock of a posted decision, and not for the key
+        # share lock that writing a row which refers to the person takes
+        with engine.connect() as other:
+            try:
+                other.execute(text("SET lock_timeout = '100ms'"))
+                other.execute(
+                    text("SELECT id FROM practitioner WHERE code = :c FOR NO KEY UPDATE"), {"c": code}
+                )
+            except OperationalError:
+                return True
+            finally:
+                other.rollback()
+        return False
+
+    for dry_run in (True, False):
+        with transaction(sessions, write=not dry_run) as session:
+            import_csv(
+                session,
+                "violations",
+                path,
+                keys=keys,
+                policies=load_policy_set(),
+                now=utc_now(),
+                options=ImportOptions(dry_run=dry_run),
+            )
+            assert (locked(person), locked(bystander)) == (not dry_run, False)

@@ -186,7 +186,12 @@ def _import_violations(
     """A case recorded before with the same content is skipped (`existing`) whether or not the
     caller said --skip-existing: posting it again is a replay the API answers with the original."""
     checked = check_violations(
-        session, source.records("violations", errors), errors, policies=policies, now=now
+        session,
+        source.records("violations", errors),
+        errors,
+        policies=policies,
+        now=now,
+        lock=not options.dry_run,
     )
     if errors and not options.skip_bad:
         return Imported(None, checked.existing)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...persistence import queries
 from ...persistence.models import Institution, Practitioner, Violation
 from ...persistence.sql import rows_where_in
 from ...rules import standing as rules
@@ -137,11 +138,13 @@ def check_violations(
     *,
     policies: PolicySet,
     now: dt.datetime,
+    lock: bool = True,
 ) -> CheckedViolations:
     """Every row checked as the API checks a posted decision: the parties exist, the case is new
     (or recorded with the same content: skipped), the points and dates keep rules 6 to 8 and 27, and
     the person was registered at the institution on the day of the conduct (rules 4 and 6), as they
-    would be when the decisions before it in decision order had been posted."""
+    would be when the decisions before it in decision order had been posted. With `lock` the people
+    scored are locked first (not in a dry run: its transaction is read-only)."""
     parsed = [(line, cmd) for line, values in records if (cmd := _command(errors, line, values)) is not None]
     people = _by_key(
         session,
@@ -203,7 +206,10 @@ def check_violations(
         seen[cmd.case_ref] = (fingerprint, line)
         checked.rows.append(Candidate(line, cmd, fingerprint, person[0], place[0], policy.id, points))
     checked.rows.sort(key=lambda c: (c.cmd.decided_on, c.line))
-    checked.people = load_people(session, {c.person: c.cmd.practitioner_code for c in checked.rows})
+    codes = {c.person: c.cmd.practitioner_code for c in checked.rows}
+    if lock:  # as a posted decision does: no one else changes their ledgers until the import ends
+        queries.lock_practitioners(session, codes)
+    checked.people = load_people(session, codes)
     _check_registered(checked, errors, policies)
     checked.rows = [c for c in checked.rows if c.line not in errors]
     return checked
