@@ -22,7 +22,7 @@ from ...rules import standing as rules
 from ...rules.calendar import local_date
 from ...rules.decisions import registration_problem, score_decision
 from ...rules.identifiers import identifier_problem, text_problem
-from ...rules.policy import ADJUSTMENTS, RESPONSIBILITIES, PolicyError, PolicySet
+from ...rules.policy import ADJUSTMENTS, RESPONSIBILITIES, Policy, PolicyError, PolicySet
 from ..violations import RecordViolation, different_content
 from .columns import check, check_code, legal_date
 from .files import Record, RowErrors
@@ -187,22 +187,10 @@ def check_violations(
                     line, f"case_ref: case {cmd.case_ref} is on line {earlier[1]} with different content"
                 )
             continue
-        try:
-            policy, points = score_decision(
-                policies,
-                region_code=place[1],
-                behaviour_code=cmd.behaviour_code,
-                responsibility=cmd.responsibility,
-                occurred_on=cmd.occurred_on,
-                decided_on=cmd.decided_on,
-                points=cmd.points,
-                adjustment=cmd.adjustment,
-                adjustment_reason=cmd.adjustment_reason,
-                today=today,
-            )
-        except PolicyError as problem:
-            _policy_error(errors, line, problem)
+        scored = _score(errors, line, cmd, place[1], policies, today)
+        if scored is None:
             continue
+        policy, points = scored
         seen[cmd.case_ref] = (fingerprint, line)
         checked.rows.append(Candidate(line, cmd, fingerprint, person[0], place[0], policy.id, points))
     checked.rows.sort(key=lambda c: (c.cmd.decided_on, c.line))
@@ -213,6 +201,28 @@ def check_violations(
     _check_registered(checked, errors, policies)
     checked.rows = [c for c in checked.rows if c.line not in errors]
     return checked
+
+
+def _score(
+    errors: RowErrors, line: int, cmd: RecordViolation, region_code: str, policies: PolicySet, today: dt.date
+) -> tuple[Policy, int] | None:
+    """The profile and the points (rules.decisions, as the API scores), or None with the problem."""
+    try:
+        return score_decision(
+            policies,
+            region_code=region_code,
+            behaviour_code=cmd.behaviour_code,
+            responsibility=cmd.responsibility,
+            occurred_on=cmd.occurred_on,
+            decided_on=cmd.decided_on,
+            points=cmd.points,
+            adjustment=cmd.adjustment,
+            adjustment_reason=cmd.adjustment_reason,
+            today=today,
+        )
+    except PolicyError as problem:
+        _policy_error(errors, line, problem)
+        return None
 
 
 def _by_key(session: Session, query: Any, column: Any, keys: set[str]) -> dict[str, tuple]:
