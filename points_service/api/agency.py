@@ -113,7 +113,6 @@ class Statistics(MethodView):
         return figures, VARY
 
 
-
 def _notice_cursor(cursor: str | None) -> tuple[int, int] | None:
     position = decode_cursor(cursor, (int, int))
     if position is not None and not 1 <= position[0] <= dt.date.max.toordinal():

@@ -1,4 +1,4 @@
-"""`points-service import`: institutions, practitioners and registrations from CSV files."""
+"""`points-service import`: institutions, practitioners, registrations and decisions from CSV files."""
 
 from __future__ import annotations
 
@@ -16,13 +16,21 @@ from ..services.imports import KINDS, ImportOptions, ImportRefused, ImportReport
 from ._runtime import load_settings, runtime
 
 IMPORT_HELP = """Import a CSV file (header row; UTF-8 unless --encoding) of KIND: institutions,
-practitioners or registrations.
+practitioners, registrations or violations (scoring decisions).
 
 \b
 Columns:
   institutions   code,name,kind,region_code
   practitioners  code,name,id_number,category
   registrations  practitioner_code,institution_code,start_date[,end_date]
+  violations     case_ref,practitioner_code,institution_code,behaviour_code,
+                 responsibility,occurred_on,decided_on
+                 [,points,adjustment,adjustment_reason,description]
+
+A decision is checked as POST /v1/violations checks it. A case_ref recorded before with the same
+content is skipped; with other content it is a bad row. The people a file scores are recomputed
+once at the end: their measures and sanctions are those of the decisions posted in decision order,
+and the feed says each decision and each person's eligibility as it changed today.
 
 Every row is checked first; bad rows are reported on stderr as "line N: message" (the header is
 line 1), never with a national ID in clear. A file with bad rows imports nothing (exit 1) unless
@@ -79,7 +87,7 @@ class _StatusLine:
 
 
 @click.command("import", help=IMPORT_HELP)
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", type=click.Choice(KINDS), metavar="KIND")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--skip-bad", is_flag=True, help="import the good rows and report the bad ones")
 @click.option("--skip-existing", is_flag=True, help="skip rows equal to what is stored (a rerun is a no-op)")

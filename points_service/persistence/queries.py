@@ -39,6 +39,20 @@ def lock_practitioner(session: Session, code: str) -> Practitioner | None:
     ).one_or_none()
 
 
+def lock_practitioners(session: Session, ids: Collection[int]) -> None:
+    """lock_practitioner for many people at once (an import), in id order as the sweeps take them
+    one by one, so that the two never wait on each other in a circle."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 50_000):
+        chunk = ordered[start : start + 50_000]
+        session.execute(
+            select(Practitioner.id)
+            .where(in_values(session, Practitioner.id, chunk))
+            .order_by(Practitioner.id)
+            .with_for_update()
+        ).all()
+
+
 # the person's ledger and registrations as entities, for the reads that show them (the rules read
 # them as rows: _LEDGER_JSON and _REGISTRATIONS_JSON below)
 _LEDGER_ENTRIES = (
@@ -72,23 +86,20 @@ _KEY = ApiKey.__table__
 
 # a key with the codes of its institution and person; every request runs it by hash
 # (services.keys.authenticate), a console page by id
-_PRINCIPAL = (
-    select(
-        _KEY.c.id,
-        _KEY.c.name,
-        _KEY.c.role,
-        _KEY.c.institution_id,
-        _KEY.c.practitioner_id,
-        _KEY.c.revoked_at,
-        _KEY.c.expires_at,
-        _KEY.c.last_used_at,
-        _INSTITUTION.c.code.label("institution_code"),
-        _PRACTITIONER.c.code.label("practitioner_code"),
-    )
-    .select_from(
-        _KEY.outerjoin(_INSTITUTION, _INSTITUTION.c.id == _KEY.c.institution_id).outerjoin(
-            _PRACTITIONER, _PRACTITIONER.c.id == _KEY.c.practitioner_id
-        )
+_PRINCIPAL = select(
+    _KEY.c.id,
+    _KEY.c.name,
+    _KEY.c.role,
+    _KEY.c.institution_id,
+    _KEY.c.practitioner_id,
+    _KEY.c.revoked_at,
+    _KEY.c.expires_at,
+    _KEY.c.last_used_at,
+    _INSTITUTION.c.code.label("institution_code"),
+    _PRACTITIONER.c.code.label("practitioner_code"),
+).select_from(
+    _KEY.outerjoin(_INSTITUTION, _INSTITUTION.c.id == _KEY.c.institution_id).outerjoin(
+        _PRACTITIONER, _PRACTITIONER.c.id == _KEY.c.practitioner_id
     )
 )
 _PRINCIPAL_BY_HASH = _PRINCIPAL.where(_KEY.c.key_hash == bindparam("key_hash"))

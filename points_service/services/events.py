@@ -7,12 +7,16 @@ deliveries carry the same envelope, and its `id` is the stable `webhook-id`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, Text, and_, cast, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from ..persistence.copy import copy_rows
 from ..persistence.models import OutboxEvent, Registration
 from .access import Principal, require, sees
 
@@ -84,6 +88,52 @@ def emit(
         )
     )
     return True
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event of many written at once (`emit_many`): what `emit` takes, without a dedupe key."""
+
+    type: str
+    data: dict[str, Any]
+    practitioner_id: int | None = None
+    practitioner_code: str | None = None
+    institution_id: int | None = None
+
+
+def emit_many(session: Session, new: Iterable[NewEvent], *, now: dt.datetime) -> int:
+    """Add many events to the outbox in the caller's transaction, in bulk (persistence.copy), as
+    `emit` would add them one by one, in order; the number added. For imports: an event of each of
+    200,000 decisions written as ORM objects takes minutes."""
+    txid = (
+        session.scalar(select(_current_txid())) if session.get_bind().dialect.name == "postgresql" else None
+    )
+    rows = []
+    for event in new:
+        assert event.type in EVENT_TYPES, event.type
+        rows.append(
+            (
+                str(uuid.uuid4()),
+                event.type,
+                f"practitioners/{event.practitioner_code}" if event.practitioner_code else None,
+                event.practitioner_id,
+                event.institution_id,
+                json.dumps(event.data, ensure_ascii=False),
+                now,
+                txid,
+            )
+        )
+    columns = (
+        "event_id",
+        "type",
+        "subject",
+        "practitioner_id",
+        "institution_id",
+        "data",
+        "occurred_at",
+        "txid",
+    )
+    return copy_rows(session, OutboxEvent, columns, rows)
 
 
 def cloud_event(event: OutboxEvent) -> dict[str, Any]:

@@ -135,10 +135,14 @@ def planned(
     return Change(person, snapshot, live, effects, ledger_version)
 
 
-def apply(session: Session, changes: Sequence[Change], *, now: dt.datetime) -> list[Measure]:
+def apply(
+    session: Session, changes: Sequence[Change], *, now: dt.datetime, in_bulk: bool = False
+) -> list[Measure]:
     """Carry out plans, for one person or an import's thousands, in the caller's unit of work: the
     snapshots, the events, the measure tasks (closed, never deleted; opened and announced).
-    Returns the tasks it opened."""
+    Returns the tasks it opened. `in_bulk` (imports): the events are written together, in the same
+    order, by events.emit_many rather than one INSERT each."""
+    batch: list[events.NewEvent] | None = [] if in_bulk else None
     institution_ids: dict[str, int | None] = {}
     for change in changes:
         _store_snapshot(session, change, now=now)
@@ -146,21 +150,61 @@ def apply(session: Session, changes: Sequence[Change], *, now: dt.datetime) -> l
             code = event.institution_code
             if code is not None and code not in institution_ids:
                 institution_ids[code] = queries.institution_id(session, code)
-            events.emit(
+            _announce(
                 session,
+                batch,
                 event.type,
-                data=dict(event.data),
+                dict(event.data),
+                change.person,
+                institution_ids[code] if code is not None else None,
                 now=now,
-                practitioner_id=change.person.id,
-                practitioner_code=change.person.code,
-                institution_id=institution_ids[code] if code is not None else None,
                 dedupe_key=event.dedupe_key,
             )
-        _close_measures(session, change, now=now)
-    return _open_measures(session, changes, now=now)
+        _close_measures(session, change, batch, now=now)
+    _write(session, batch, now=now)
+    opened = _open_measures(session, changes, batch, now=now)
+    _write(session, batch, now=now)
+    return opened
 
 
-def _close_measures(session: Session, change: Change, *, now: dt.datetime) -> None:
+def _announce(
+    session: Session,
+    batch: list[events.NewEvent] | None,
+    type_: str,
+    data: dict,
+    person: PersonRef,
+    institution_id: int | None,
+    *,
+    now: dt.datetime,
+    dedupe_key: str | None = None,
+) -> None:
+    """One event: emitted now, or kept in `batch` for `_write` (an event under a dedupe key is
+    always emitted now: it is checked against the feed)."""
+    if batch is None or dedupe_key is not None:
+        events.emit(
+            session,
+            type_,
+            data=data,
+            now=now,
+            practitioner_id=person.id,
+            practitioner_code=person.code,
+            institution_id=institution_id,
+            dedupe_key=dedupe_key,
+        )
+    else:
+        batch.append(events.NewEvent(type_, data, person.id, person.code, institution_id))
+
+
+def _write(session: Session, batch: list[events.NewEvent] | None, *, now: dt.datetime) -> None:
+    if batch:
+        session.flush()  # the events emitted one by one before them keep their place in the feed
+        events.emit_many(session, batch, now=now)
+        batch.clear()
+
+
+def _close_measures(
+    session: Session, change: Change, batch: list[events.NewEvent] | None, *, now: dt.datetime
+) -> None:
     """Tasks whose cause vanished end, never deleted: cancelled, or a published notice withdrawn
     from the register and announced (`measure.withdrawn`), so a copy of the register elsewhere
     takes it down too."""
@@ -173,10 +217,11 @@ def _close_measures(session: Session, change: Change, *, now: dt.datetime) -> No
             measure.cancelled_at = now
             continue
         measure.withdrawn_at = now
-        events.emit(
+        _announce(
             session,
+            batch,
             "measure.withdrawn",
-            data={
+            {
                 "measure_id": measure.id,
                 "kind": measure.kind,
                 "practitioner_code": change.person.code,
@@ -185,10 +230,9 @@ def _close_measures(session: Session, change: Change, *, now: dt.datetime) -> No
                 "published_on": measure.published_on.isoformat() if measure.published_on else None,
                 "withdrawn_on": local_date(now).isoformat(),
             },
+            change.person,
+            measure.institution_id,
             now=now,
-            practitioner_id=change.person.id,
-            practitioner_code=change.person.code,
-            institution_id=measure.institution_id,
         )
 
 
@@ -204,7 +248,9 @@ def _store_snapshot(session: Session, change: Change, *, now: dt.datetime) -> No
     snapshot.updated_at = now
 
 
-def _open_measures(session: Session, changes: Sequence[Change], *, now: dt.datetime) -> list[Measure]:
+def _open_measures(
+    session: Session, changes: Sequence[Change], batch: list[events.NewEvent] | None, *, now: dt.datetime
+) -> list[Measure]:
     """New tasks, at the institution of the decision that triggered them, each announced with its id."""
     wanted = [(change.person, m) for change in changes for m in change.effects.open_measures]
     if not wanted:
@@ -232,10 +278,11 @@ def _open_measures(session: Session, changes: Sequence[Change], *, now: dt.datet
     session.add_all(opened)
     session.flush()  # the ids go into the events
     for (person, _), measure in zip(wanted, opened, strict=True):
-        events.emit(
+        _announce(
             session,
+            batch,
             "measure.triggered",
-            data={
+            {
                 "measure_id": measure.id,
                 "kind": measure.kind,
                 "practitioner_code": person.code,
@@ -243,10 +290,9 @@ def _open_measures(session: Session, changes: Sequence[Change], *, now: dt.datet
                 "triggered_on": measure.triggered_on.isoformat(),
                 "violation_id": measure.violation_id,
             },
+            person,
+            measure.institution_id,
             now=now,
-            practitioner_id=person.id,
-            practitioner_code=person.code,
-            institution_id=measure.institution_id,
         )
     return opened
 

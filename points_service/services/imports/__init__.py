@@ -1,4 +1,4 @@
-"""The CSV import: institutions, practitioners and registrations from an operator's file.
+"""The CSV import: institutions, practitioners, registrations and decisions from an operator's file.
 
 Every row of a file is checked before anything is written, with the API's own checks of each
 value (rules.identifiers); a file with bad rows imports nothing unless the caller skips them. A
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from ...rules.policy import PolicySet
 from ..audit import record_audit
 from .files import COLUMNS, KINDS, CsvFile, Imported, ImportRefused, Progress, RowErrors, encoding_problem
 from .institutions import check_institutions, write_institutions
+from .ledger import import_violations
 from .practitioners import import_practitioners
 from .registrations import check_registrations, import_registrations
+from .violations import check_violations
 
 
 @dataclass
@@ -87,8 +90,12 @@ def import_csv(
         )
     elif kind == "institutions":
         imported = _import_institutions(session, source, errors, options=options, now=now)
-    else:
+    elif kind == "registrations":
         imported = _import_registrations(
+            session, source, errors, options=options, actor=actor, policies=policies, now=now
+        )
+    else:
+        imported = _import_violations(
             session, source, errors, options=options, actor=actor, policies=policies, now=now
         )
     report = ImportReport(
@@ -164,6 +171,50 @@ def _import_registrations(
     if not options.dry_run:
         import_registrations(session, checked, good, actor=actor, policies=policies, now=now)
     return Imported(len(good), len(checked.existing))
+
+
+def _import_violations(
+    session: Session,
+    source: CsvFile,
+    errors: RowErrors,
+    *,
+    options: ImportOptions,
+    actor: str,
+    policies: PolicySet,
+    now: dt.datetime,
+) -> Imported:
+    """A case recorded before with the same content is skipped (`existing`) whether or not the
+    caller said --skip-existing: posting it again is a replay the API answers with the original."""
+    checked = check_violations(
+        session,
+        source.records("violations", errors),
+        errors,
+        policies=policies,
+        now=now,
+        lock=not options.dry_run,
+    )
+    if errors and not options.skip_bad:
+        return Imported(None, checked.existing)
+    if not options.dry_run:
+        progress = _writing(source, len(checked.rows))
+        import_violations(
+            session, checked, checked.rows, actor=actor, policies=policies, now=now, progress=progress
+        )
+    return Imported(len(checked.rows), checked.existing)
+
+
+def _writing(source: CsvFile, rows: int) -> Callable[[int], None] | None:
+    """The status line of the write that follows the check: the share of the rows written, told as
+    a share of the file, so that the line goes on from 0 % to 100 % a second time."""
+    report = source.progress
+    if report is None:
+        return None
+    size = source.path.stat().st_size
+
+    def written(done: int) -> None:
+        report("writing", size * done // rows if rows else size, done + 1)
+
+    return written
 
 
 __all__ = [

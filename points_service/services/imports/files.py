@@ -16,12 +16,24 @@ from typing import Any
 
 from ...logs import redact
 
-KINDS = ("institutions", "practitioners", "registrations")
+KINDS = ("institutions", "practitioners", "registrations", "violations")
 # (required, optional) columns of each kind of file, in the order the checks take them
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "institutions": (("code", "name", "kind", "region_code"), ()),
     "practitioners": (("code", "name", "id_number", "category"), ()),
     "registrations": (("practitioner_code", "institution_code", "start_date"), ("end_date",)),
+    "violations": (
+        (
+            "case_ref",
+            "practitioner_code",
+            "institution_code",
+            "behaviour_code",
+            "responsibility",
+            "occurred_on",
+            "decided_on",
+        ),
+        ("points", "adjustment", "adjustment_reason", "description"),
+    ),
 }
 
 # (phase, bytes read, lines read) of a pass over the file; called every few thousand lines

@@ -54,6 +54,9 @@ class Derived:
     person: PersonRow
     after: rules.PersonState
     ledger_version: int
+    # whether the person may hold live measure tasks: only a decision triggers one, so someone whose
+    # ledger was empty before the import has none to load (and none of an import's other people's)
+    may_hold_tasks: bool = True
 
 
 def apply_derived(session: Session, people: Iterable[Derived], *, now: dt.datetime) -> None:
@@ -73,8 +76,7 @@ def apply_derived(session: Session, people: Iterable[Derived], *, now: dt.dateti
             )
         }
         live: dict[int, list[Measure]] = defaultdict(list)
-        # only a decision triggers a measure: people with an empty ledger have none to load
-        scored = [d.person.id for d in chunk if d.ledger_version]
+        scored = [d.person.id for d in chunk if d.ledger_version and d.may_hold_tasks]
         measures = (
             select(Measure)
             .where(Measure.state.not_in(ENDED_MEASURE_STATES))
@@ -93,7 +95,7 @@ def apply_derived(session: Session, people: Iterable[Derived], *, now: dt.dateti
             )
             for d in chunk
         ]
-        state.apply(session, changes, now=now)
+        state.apply(session, changes, now=now, in_bulk=True)
         session.flush()  # the chunk's rows go now, and the session lets go of them
 
 
