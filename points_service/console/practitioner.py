@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import Response
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session
 
 from ..clock import utc_now
 from ..services.access import Principal
@@ -54,21 +53,22 @@ def repair_check(principal: Principal) -> ResponseReturnValue:
     return render("console/practitioner/repair.html", form=form, answer=answer)
 
 
+def _submitted(repair_id: int) -> str:
+    return f"修复申请 #{repair_id} 已提交，等待所在机构审核。"
+
+
 @bp.post("/me/repairs")
 @signed_in("practitioner")
 def repair_submit(principal: Principal) -> ResponseReturnValue:
     form = _repair_form(principal)
     if not form.validate():
         return render("console/practitioner/repair.html", 422, form=form)
-
-    def file(db: Session) -> str:
-        repair_id = data.submit_repair(
-            db, principal, form.data, settings=settings(), now=utc_now(), request_id=request_id()
-        )
-        return f"修复申请 #{repair_id} 已提交，等待所在机构审核。"
-
     return submit(
-        file,
+        lambda db: _submitted(
+            data.submit_repair(
+                db, principal, form.data, settings=settings(), now=utc_now(), request_id=request_id()
+            )
+        ),
         refused=lambda status, text, rule: render(
             "console/practitioner/repair.html", status, form=form, error=text, rule=rule
         ),
