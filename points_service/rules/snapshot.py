@@ -78,21 +78,34 @@ def state_from_mapping(data: Mapping[str, Any]) -> PersonState:
     return PersonState(
         years=tuple(YearStanding(**y) for y in data["years"]),
         measures=tuple(Measure(k, y, _p(d), v) for k, y, d, v in data["measures"]),  # type: ignore[arg-type]
-        suspensions=tuple(
-            Suspension(_p(a), _p(b), m, y, v, basis, sh)  # type: ignore[arg-type]
-            for a, b, m, y, v, basis, sh in data["suspensions"]
-        ),
-        terminations=tuple(
-            Termination(_p(a), _p(b), n, y, v, basis, sh)  # type: ignore[arg-type]
-            for a, b, n, y, v, basis, sh in data["terminations"]
-        ),
         repairs=tuple(
             RepairCredit(i, y, _p(d), a, p, m, s)  # type: ignore[arg-type]
             for i, y, d, a, p, m, s in data["repairs"]
         ),
-        registrations=tuple(
+        decisions=tuple(data["decisions"]),
+        **_eligibility_parts(data),
+    )
+
+
+def eligibility_state_from_mapping(data: Mapping[str, Any]) -> PersonState:
+    """Only what eligibility (rule 18) reads: registrations, suspensions and terminations. A batch or
+    a roster decodes thousands of snapshots to answer one question each; points, measures and
+    repairs are left empty, so this state answers `eligibility_on` and nothing else."""
+    return PersonState(**_eligibility_parts(data))
+
+
+def _eligibility_parts(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "suspensions": tuple(
+            Suspension(_p(a), _p(b), m, y, v, basis, sh)  # type: ignore[arg-type]
+            for a, b, m, y, v, basis, sh in data["suspensions"]
+        ),
+        "terminations": tuple(
+            Termination(_p(a), _p(b), n, y, v, basis, sh)  # type: ignore[arg-type]
+            for a, b, n, y, v, basis, sh in data["terminations"]
+        ),
+        "registrations": tuple(
             RegistrationSpan(i, c, _p(a), _p(b), e, v)  # type: ignore[arg-type]
             for i, c, a, b, e, v in data["registrations"]
         ),
-        decisions=tuple(data["decisions"]),
-    )
+    }

@@ -16,7 +16,7 @@ from ..persistence import queries
 from ..rules import standing as rules
 from .access import Principal, require
 from .errors import NotFound
-from .state import stored_state
+from .state import eligibility_state
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def eligibility_for(
     require(principal, "practitioners:read")
     _require_own_institution(principal, institution_code)
     snapshot = queries.state_by_code(session, code)
-    state = stored_state(snapshot)
+    state = eligibility_state(snapshot)
     if snapshot is None or not _visible(principal, snapshot, state):
         raise NotFound(f"no practitioner {code}")
     return Answer(code, rules.eligibility_on(state, at, institution_code))
@@ -69,7 +69,7 @@ def eligibility_batch(
     results = []
     for code in codes:
         snapshot = snapshots.get(code)
-        state = stored_state(snapshot)
+        state = eligibility_state(snapshot)
         if snapshot is None or not _visible(principal, snapshot, state):
             results.append(_unknown(code, at))
         else:
@@ -94,7 +94,8 @@ def roster(
     snapshots = queries.roster_page(session, institution.id, at=at, after=after, limit=limit + 1)
     page, more = snapshots[:limit], len(snapshots) > limit
     items = [
-        Answer(s.practitioner_code, rules.eligibility_on(stored_state(s), at, institution.code)) for s in page
+        Answer(s.practitioner_code, rules.eligibility_on(eligibility_state(s), at, institution.code))
+        for s in page
     ]
     return items, (page[-1].practitioner_code if more and page else None)
 

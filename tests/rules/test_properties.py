@@ -12,7 +12,7 @@ from rules_builders import decision as make_decision
 from rules_builders import repair as make_repair
 
 from points_service.rules.policy import REPAIR_ACTIVITIES, tier_rank
-from points_service.rules.snapshot import state_from_mapping, state_to_mapping
+from points_service.rules.snapshot import eligibility_state_from_mapping, state_from_mapping, state_to_mapping
 from points_service.rules.standing import (
     eligibility_on,
 )
@@ -216,3 +216,20 @@ def test_the_state_mapping_round_trips(profiles, rows, repair_rows, registration
         registrations=registrations_from(registration_rows),
     )
     assert state_from_mapping(state_to_mapping(state)) == state
+
+
+@PROPERTY_SETTINGS
+@given(decision_rows, repair_rows, registration_rows)
+def test_the_hot_reads_lean_snapshot_answers_eligibility_as_the_whole_state_does(
+    profiles, rows, repair_rows, registration_rows
+):
+    state = derive(
+        profiles,
+        decisions_from(rows),
+        repairs=repairs_from(repair_rows),
+        registrations=registrations_from(registration_rows),
+    )
+    lean = eligibility_state_from_mapping(state_to_mapping(state))
+    for day in sample_days(state):
+        for institution in (None, "H1", "H2"):
+            assert eligibility_on(lean, day, institution) == eligibility_on(state, day, institution)
