@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from factories import Api, code, make_key
 from sqlalchemy import select
 
@@ -118,6 +119,21 @@ def test_a_batch_of_more_than_1000_codes_is_a_422(admin):
 def test_an_empty_batch_is_a_422(admin):
     body = admin.post("/v1/eligibility/batch", {"practitioner_codes": []}, status=422)
     assert list(body["errors"]) == ["practitioner_codes"]
+
+
+@pytest.mark.parametrize(
+    "codes, refused",
+    [
+        (["P1", ""], {"practitioner_codes.1": ["Length must be between 1 and 64."]}),
+        (["P1", "P" * 65], {"practitioner_codes.1": ["Length must be between 1 and 64."]}),
+        (["P1", 5], {"practitioner_codes.1": ["Not a valid string."]}),
+        ([None], {"practitioner_codes.0": ["Field may not be null."]}),
+        ("P1", {"practitioner_codes": ["Not a valid list."]}),
+    ],
+)
+def test_a_batch_names_the_code_it_refuses_by_its_position(admin, codes, refused):
+    body = admin.post("/v1/eligibility/batch", {"practitioner_codes": codes}, status=422)
+    assert body["errors"] == refused
 
 
 def test_the_roster_lists_staff_registered_on_the_day_page_by_page(admin, inspector):

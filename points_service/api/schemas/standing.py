@@ -107,8 +107,18 @@ class EligibilityQuery(BaseSchema):
     institution_code = fields.String(validate=CODE)
 
 
+class _Codes(fields.List):
+    """A list of 1–64-character strings. The batch's 1000 codes pass in one sweep; any list with
+    something else in it goes through marshmallow's List, item by item, for its usual errors."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if isinstance(value, list) and all(type(c) is str and 0 < len(c) <= 64 for c in value):
+            return list(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class EligibilityBatch(BaseSchema):
-    practitioner_codes = fields.List(
+    practitioner_codes = _Codes(
         fields.String(validate=validate.Length(min=1, max=64)),
         required=True,
         validate=validate.Length(min=1, max=1000),
