@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from ..persistence.copy import copy_rows, reserve_ids
+from ..persistence.copy import LEDGER_COLUMNS, VIOLATION_COLUMNS, copy_rows, reserve_ids
 from ..persistence.models import LedgerEntry, Violation
 from ..rules import standing as rules
 from ..rules.calendar import score_year
@@ -160,11 +160,11 @@ def write_decisions(session: Session, seeding: Seeding) -> None:
         strict=True,
     ):
         case.violation_id, case.entry_id = vid, eid
-    copy_rows(session, Violation, _VIOLATION_COLUMNS, (_violation_row(seeding, c) for c in cases))
+    copy_rows(session, Violation, VIOLATION_COLUMNS, (_violation_row(seeding, c) for c in cases))
     copy_rows(
         session,
         LedgerEntry,
-        _LEDGER_COLUMNS,
+        LEDGER_COLUMNS,
         (
             (
                 c.entry_id,
@@ -181,40 +181,6 @@ def write_decisions(session: Session, seeding: Seeding) -> None:
             for c in cases
         ),
     )
-
-
-_VIOLATION_COLUMNS = (
-    "id",
-    "case_ref",
-    "practitioner_id",
-    "institution_id",
-    "behaviour_code",
-    "responsibility",
-    "adjustment",
-    "adjustment_reason",
-    "points",
-    "occurred_on",
-    "decided_on",
-    "score_year",
-    "profile_id",
-    "description",
-    "evidence_refs",
-    "fingerprint",
-    "created_at",
-    "created_by",
-)
-_LEDGER_COLUMNS = (
-    "id",
-    "practitioner_id",
-    "kind",
-    "score_year",
-    "effective_on",
-    "points",
-    "violation_id",
-    "profile_id",
-    "recorded_at",
-    "recorded_by",
-)
 
 
 def _violation_row(seeding: Seeding, case: Case) -> tuple:

@@ -21,6 +21,40 @@ from .engine import is_postgresql
 # SQLite: rows sent per executemany, so a generator of rows is never held whole
 _BATCH = 4000
 
+# a recorded decision's two rows, column by column, as the imports and the demo seed write them
+VIOLATION_COLUMNS = (
+    "id",
+    "case_ref",
+    "practitioner_id",
+    "institution_id",
+    "behaviour_code",
+    "responsibility",
+    "adjustment",
+    "adjustment_reason",
+    "points",
+    "occurred_on",
+    "decided_on",
+    "score_year",
+    "profile_id",
+    "description",
+    "evidence_refs",
+    "fingerprint",
+    "created_at",
+    "created_by",
+)
+LEDGER_COLUMNS = (
+    "id",
+    "practitioner_id",
+    "kind",
+    "score_year",
+    "effective_on",
+    "points",
+    "violation_id",
+    "profile_id",
+    "recorded_at",
+    "recorded_by",
+)
+
 
 def reserve_ids(session: Session, model: Any, count: int) -> list[int]:
     """Ids for `count` new rows of `model`, known before the rows are written, so that rows which

@@ -46,6 +46,22 @@ class RecordViolation:
         data["evidence_refs"] = list(self.evidence_refs)
         return digest(data)
 
+    def score(self, policies: PolicySet, *, region_code: str, today: dt.date) -> tuple[Policy, int]:
+        """The profile in force where the case arose and the points (rules.decisions: rules 4, 6–8,
+        27); raises PolicyError with the rule it breaks. The API and the import score alike."""
+        return score_decision(
+            policies,
+            region_code=region_code,
+            behaviour_code=self.behaviour_code,
+            responsibility=self.responsibility,
+            occurred_on=self.occurred_on,
+            decided_on=self.decided_on,
+            points=self.points,
+            adjustment=self.adjustment,
+            adjustment_reason=self.adjustment_reason,
+            today=today,
+        )
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -201,18 +217,7 @@ def _score(
 ) -> tuple[Policy, int]:
     """The profile in force and the points, after the checks of rules 6 and 8 (rules.decisions)."""
     try:
-        return score_decision(
-            policies,
-            region_code=institution.region_code,
-            behaviour_code=cmd.behaviour_code,
-            responsibility=cmd.responsibility,
-            occurred_on=cmd.occurred_on,
-            decided_on=cmd.decided_on,
-            points=cmd.points,
-            adjustment=cmd.adjustment,
-            adjustment_reason=cmd.adjustment_reason,
-            today=today,
-        )
+        return cmd.score(policies, region_code=institution.region_code, today=today)
     except PolicyError as exc:
         raise RuleViolation(str(exc), rule=exc.rule, field=exc.field) from None
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from sqlalchemy.orm import Session
 
-from ...persistence.copy import copy_rows, reserve_ids
+from ...persistence.copy import LEDGER_COLUMNS, VIOLATION_COLUMNS, copy_rows, reserve_ids
 from ...persistence.models import LedgerEntry, Violation
 from ...rules import standing as rules
 from ...rules.calendar import score_year
@@ -20,38 +20,6 @@ from .snapshots import Derived, PersonRow, apply_derived
 from .violations import Candidate, CheckedViolations
 
 _PROGRESS_EVERY = 1024  # people recomputed between two reports
-_VIOLATION_COLUMNS = (
-    "id",
-    "case_ref",
-    "practitioner_id",
-    "institution_id",
-    "behaviour_code",
-    "responsibility",
-    "adjustment",
-    "adjustment_reason",
-    "points",
-    "occurred_on",
-    "decided_on",
-    "score_year",
-    "profile_id",
-    "description",
-    "evidence_refs",
-    "fingerprint",
-    "created_at",
-    "created_by",
-)
-_ENTRY_COLUMNS = (
-    "id",
-    "practitioner_id",
-    "kind",
-    "score_year",
-    "effective_on",
-    "points",
-    "violation_id",
-    "profile_id",
-    "recorded_at",
-    "recorded_by",
-)
 
 
 def import_violations(
@@ -76,13 +44,13 @@ def import_violations(
     copy_rows(
         session,
         Violation,
-        _VIOLATION_COLUMNS,
+        VIOLATION_COLUMNS,
         (_violation_row(vid, c, actor=actor, now=now) for vid, c in zip(violation_ids, rows, strict=True)),
     )
     copy_rows(
         session,
         LedgerEntry,
-        _ENTRY_COLUMNS,
+        LEDGER_COLUMNS,
         (
             (
                 eid,

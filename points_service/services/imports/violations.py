@@ -20,7 +20,7 @@ from ...persistence.models import Institution, Practitioner, Violation
 from ...persistence.sql import rows_where_in
 from ...rules import standing as rules
 from ...rules.calendar import local_date
-from ...rules.decisions import registration_problem, score_decision
+from ...rules.decisions import registration_problem
 from ...rules.identifiers import identifier_problem, text_problem
 from ...rules.policy import ADJUSTMENTS, RESPONSIBILITIES, Policy, PolicyError, PolicySet
 from ..violations import RecordViolation, different_content
@@ -208,18 +208,7 @@ def _score(
 ) -> tuple[Policy, int] | None:
     """The profile and the points (rules.decisions, as the API scores), or None with the problem."""
     try:
-        return score_decision(
-            policies,
-            region_code=region_code,
-            behaviour_code=cmd.behaviour_code,
-            responsibility=cmd.responsibility,
-            occurred_on=cmd.occurred_on,
-            decided_on=cmd.decided_on,
-            points=cmd.points,
-            adjustment=cmd.adjustment,
-            adjustment_reason=cmd.adjustment_reason,
-            today=today,
-        )
+        return cmd.score(policies, region_code=region_code, today=today)
     except PolicyError as problem:
         _policy_error(errors, line, problem)
         return None
