@@ -442,8 +442,9 @@ def test_the_status_line_goes_through_the_check_and_then_the_write(api, sessions
 
 
 @pytest.mark.postgresql
-def test_the_people_a_file_scores_are_locked_as_a_posted_decision_locks_them(
-    api, sessions, engine, tmp_path, tag
+@pytest.mark.parametrize("kind", ["violations", "registrations"])
+def test_the_people_a_file_names_are_locked_as_a_posted_decision_locks_them(
+    api, sessions, engine, tmp_path, tag, kind
 ):
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
@@ -457,7 +458,13 @@ def test_the_people_a_file_scores_are_locked_as_a_posted_decision_locks_them(
     admin = api("admin")
     person, hospital = admin.person(start="2025-01-01")
     bystander = admin.practitioner()
-    path = _file(tmp_path, [_row(f"{tag}-1", person, hospital, "2026-03-01")])
+    if kind == "violations":
+        path = _file(tmp_path, [_row(f"{tag}-1", person, hospital, "2026-03-01")])
+    else:
+        path = tmp_path / "registrations.csv"
+        path.write_text(
+            f"practitioner_code,institution_code,start_date\n{person},{admin.institution()},2026-01-01\n"
+        )
     keys = PiiKeys.from_settings(DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY)
 
     def locked(code: str) -> bool:
@@ -479,7 +486,7 @@ def test_the_people_a_file_scores_are_locked_as_a_posted_decision_locks_them(
         with transaction(sessions, write=not dry_run) as session:
             import_csv(
                 session,
-                "violations",
+                kind,
                 path,
                 keys=keys,
                 policies=load_policy_set(),

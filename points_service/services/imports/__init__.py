@@ -164,6 +164,7 @@ def _import_registrations(
         errors,
         policies=policies,
         skip_existing=options.skip_existing,
+        lock=not options.dry_run,
     )
     good = [row for line, row in checked.rows if line not in errors]
     if errors and not options.skip_bad:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...persistence import queries
 from ...persistence.copy import copy_rows, reserve_ids
 from ...persistence.models import Institution, LedgerEntry, Practitioner, Registration
 from ...persistence.sql import rows_where_in
@@ -139,12 +140,18 @@ def check_registrations(
     *,
     policies: PolicySet,
     skip_existing: bool = False,
+    lock: bool = True,
 ) -> CheckedRegistrations:
     """Every row checked: its people and institutions exist, it overlaps nothing stored or earlier
-    in the file at the same institution, and no bar forbids it (docs/rules.md rule 17)."""
+    in the file at the same institution, and no bar forbids it (docs/rules.md rule 17). With `lock`
+    the people named are locked before they are read (not in a dry run: its transaction is
+    read-only), as every write for a person locks it, so no post meanwhile is left out of the
+    snapshots the import rewrites."""
     parsed = _parsed(records, errors)
     people_ids = _ids_by_code(session, Practitioner, {row[1] for row in parsed})
     institutions = _ids_by_code(session, Institution, {row[2] for row in parsed})
+    if lock:
+        queries.lock_practitioners(session, people_ids.values())
     people = load_people(session, {pid: code for code, pid in people_ids.items()})
     states = {pid: p.derive(policies) for pid, p in people.items() if p.ledger_size}
     held = _held_spans(people, states)
