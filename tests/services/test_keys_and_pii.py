@@ -105,9 +105,9 @@ def test_revoking_twice_changes_nothing_and_is_audited_once(session):
     assert revoke_key(session, row.prefix, now=utc_now() + dt.timedelta(hours=1)).revoked_at == first
     session.flush()
     actions = session.scalars(
-        select(AuditEvent.action).where(
-            AuditEvent.object_type == "api_key", AuditEvent.object_id == str(row.id)
-        )
+        select(AuditEvent.action)
+        .where(AuditEvent.object_type == "api_key", AuditEvent.object_id == str(row.id))
+        .order_by(AuditEvent.id)
     ).all()
     assert actions == ["api_key.created", "api_key.revoked"]
 
