@@ -10,14 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from databases import fresh_database_url
-from factories import Api, make_key
 from sqlalchemy import func, select
 
-from points_service import create_app
-from points_service.cli import main
-from points_service.persistence.engine import make_engine, make_sessionmaker
 from points_service.persistence.models import (
     AuditEvent,
     LedgerEntry,
@@ -27,60 +21,13 @@ from points_service.persistence.models import (
     PractitionerState,
     Violation,
 )
-from points_service.persistence.schema import upgrade_database
 from points_service.rules import standing as rules
 from points_service.rules.snapshot import state_from_mapping, state_to_mapping
 from points_service.services.state import derive
-from points_service.settings import Settings, load_policy_set
+from points_service.settings import load_policy_set
 
 HEADER = "case_ref,practitioner_code,institution_code,behaviour_code,responsibility,occurred_on,decided_on"
 OPTIONAL = ",points,adjustment,adjustment_reason,description"
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory) -> str:
-    url = fresh_database_url(tmp_path_factory, "importv")
-    upgrade_database(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def engine(url):
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def sessions(engine):
-    return make_sessionmaker(engine)
-
-
-@pytest.fixture
-def cli(url):
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(main, list(args), env={"POINTS_DATABASE_URL": url}, catch_exceptions=False)
-
-    return run
-
-
-@pytest.fixture
-def api(url, engine):
-    app = create_app(Settings(database_url=url, rate_limit=""), engine=engine)
-    client = app.test_client()
-
-    def as_role(role: str) -> Api:
-        with app.app_context():
-            return Api(client, make_key(app.extensions["points_service"].sessions, role))
-
-    return as_role
-
-
-@pytest.fixture
-def tag() -> str:
-    return uuid.uuid4().hex[:8].upper()
 
 
 def _file(tmp_path: Path, rows: list[str], *, header: str = HEADER + OPTIONAL, name: str = "") -> Path:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import uuid
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from databases import fresh_database_url
-from factories import Api, auth, make_key
+from factories import auth, make_key
 from sqlalchemy import func, select
 
 from points_service import create_app
@@ -42,40 +40,6 @@ from points_service.services.state import derive
 from points_service.settings import DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY, Settings, load_policy_set
 
 KEYS = PiiKeys.from_settings(DEV_ENCRYPTION_KEYS, DEV_INDEX_KEY)
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory) -> str:
-    url = fresh_database_url(tmp_path_factory, "bulk")
-    upgrade_database(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def engine(url):
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def sessions(engine):
-    return make_sessionmaker(engine)
-
-
-@pytest.fixture
-def cli(url):
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(main, list(args), env={"POINTS_DATABASE_URL": url}, catch_exceptions=False)
-
-    return run
-
-
-@pytest.fixture
-def tag() -> str:
-    return uuid.uuid4().hex[:8].upper()
 
 
 def _csv(tmp_path: Path, name: str, lines: list[str]) -> Path:
@@ -695,19 +659,6 @@ def test_no_status_line_is_drawn_when_stderr_is_not_a_terminal_and_the_summary_s
 
 
 # -- one set of checks and one write path with the API ------------------------------------------------
-
-
-@pytest.fixture
-def api(url, engine):
-    """The HTTP API on the importer's database: api(role) is a client with a key of that role."""
-    app = create_app(Settings(database_url=url, rate_limit=""), engine=engine)
-    client = app.test_client()
-
-    def as_role(role: str) -> Api:
-        with app.app_context():
-            return Api(client, make_key(app.extensions["points_service"].sessions, role))
-
-    return as_role
 
 
 def test_a_value_the_api_refuses_the_import_refuses_in_the_same_words(cli, api, tmp_path, tag):
