@@ -6,23 +6,10 @@ import io
 import json
 import logging
 
-import pytest
 import structlog
 from factories import Api, auth, make_key
 
 from points_service.logs import configure_logging, redact
-
-
-@pytest.fixture
-def log_stream():
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    configure_logging("INFO", stream=stream)
-    yield stream
-    root.handlers[:], level = saved
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 def test_every_request_is_logged_as_one_json_line_carrying_its_request_id(client, admin, log_stream):
@@ -39,6 +26,31 @@ def test_every_request_is_logged_as_one_json_line_carrying_its_request_id(client
         "info",
     )
     assert line["client"].startswith("key:") and line["duration_ms"] >= 0
+    # the same fields as a stdlib record's line (json_formatter), though structlog renders it
+    assert line["logger"] == "points_service.http" and line["timestamp"].endswith("Z")
+
+
+def test_the_log_level_holds_for_the_services_own_lines_as_for_stdlib_records():
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    try:
+        configure_logging("warning", stream=stream)
+        own = structlog.get_logger("points_service.test")
+        own.info("not written")
+        own.warning("written", id_number="11010519491231002X")
+        logging.getLogger("points_service.test").info("not written either")
+        logging.getLogger("points_service.test").warning("written too")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["event"], line["level"]) for line in lines] == [
+        ("written", "warning"),
+        ("written too", "warning"),
+    ]
+    assert lines[0]["id_number"] == "1****************X" and lines[0]["logger"] == "points_service.test"
 
 
 def test_an_error_body_and_its_log_line_share_the_request_id(client, log_stream):

@@ -255,7 +255,9 @@ def _id_ending_in_x() -> str:
     raise AssertionError("unreachable")
 
 
-def test_the_national_id_never_appears_in_a_log_line_or_a_response_body(debug_logs, client, session):
+def test_the_national_id_never_appears_in_a_log_line_or_a_response_body(
+    log_stream, debug_logs, client, session
+):
     admin = Api(client, make_key(session, "admin"))
     inspector = Api(client, make_key(session, "inspector"))
     raw = _id_ending_in_x()
@@ -342,6 +344,11 @@ def test_the_national_id_never_appears_in_a_log_line_or_a_response_body(debug_lo
             assert secret not in message, (record.name, message[:200])
     for secret in secrets:
         assert secret not in debug_logs.text
+    # the service's own lines (a request line each) are rendered by structlog, not stdlib records
+    own = log_stream.getvalue()
+    assert own.count('"event":"request"') >= len(responses)
+    for secret in secrets:
+        assert secret not in own
 
 
 def test_with_redis_refused_keys_and_known_keys_are_shared_by_every_app_instance(make_app, session, redis_db):
