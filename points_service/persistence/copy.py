@@ -13,13 +13,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
+import psycopg
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .engine import is_postgresql
 
 # SQLite: rows sent per executemany, so a generator of rows is never held whole
 _BATCH = 4000
+
+# what writing a row that meets a unique index raises: psycopg's own error from COPY, SQLAlchemy's
+# from executemany
+CONFLICTS = (IntegrityError, psycopg.errors.IntegrityError)
 
 # a recorded decision's two rows, column by column, as the imports and the demo seed write them
 VIOLATION_COLUMNS = (

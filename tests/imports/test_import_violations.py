@@ -441,3 +441,66 @@ def test_the_people_a_file_names_are_locked_as_a_posted_decision_locks_them(
                 options=ImportOptions(dry_run=dry_run),
             )
             assert (locked(person), locked(bystander)) == (not dry_run, False)
+
+
+@pytest.mark.postgresql
+def test_a_case_the_api_records_while_the_file_is_imported_refuses_the_file_naming_its_line(
+    cli, api, sessions, engine, tmp_path, tag
+):
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    admin, inspector = api("admin"), api("inspector")
+    person, hospital = admin.person(start="2025-01-01")
+    other, elsewhere = admin.person(start="2025-01-01")
+    inspector.violation(other, elsewhere, case_ref=f"{tag}-0", decided_on="2026-02-01")
+    path = _file(
+        tmp_path,
+        [_row(f"{tag}-1", person, hospital, "2026-03-01"), _row(f"{tag}-2", person, hospital, "2026-03-02")],
+    )
+    # another writer records case 1 (for another person, so the import's locks do not stop it)
+    # and commits only once the import's COPY waits on that case_ref's unique index entry
+    columns = [c.name for c in Violation.__table__.columns if c.name not in ("id", "case_ref")]
+    with engine.connect() as writer:
+        writer.execute(
+            text(
+                f"INSERT INTO violation (case_ref, {', '.join(columns)}) "
+                f"SELECT :ref, {', '.join(columns)} FROM violation WHERE case_ref = :seed"
+            ),
+            {"ref": f"{tag}-1", "seed": f"{tag}-0"},
+        )
+        outcome = {}
+        importing = threading.Thread(
+            target=lambda: outcome.update(result=cli("import", "violations", str(path)))
+        )
+        importing.start()
+        # autocommit: within a transaction pg_stat_activity would show its first snapshot throughout
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+            for _ in range(200):
+                waiting = watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'"
+                    )
+                )
+                if waiting:
+                    break
+                time.sleep(0.05)
+        assert waiting, "the import never waited for the other writer's case_ref"
+        writer.commit()
+    importing.join(timeout=60)
+    result = outcome["result"]
+    assert result.exit_code == 1
+    assert _bad_lines(result.stderr) == {
+        2: f"case_ref {tag}-1 was recorded by another writer while this file was imported; "
+        "run the import again (a case stored with the same content is skipped)"
+    }
+    assert "nothing imported" in result.stderr.splitlines()[-1]
+    # the other writer's case stands, the file's second case was not written either
+    assert _decisions(sessions, f"{tag}-") == 2
+    with sessions() as s:
+        assert (
+            s.scalar(select(func.count()).select_from(Violation).where(Violation.case_ref == f"{tag}-2")) == 0
+        )

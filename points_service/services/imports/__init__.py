@@ -18,11 +18,12 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from ...persistence import pii
+from ...persistence.copy import CONFLICTS
 from ...rules.policy import PolicySet
 from ..audit import record_audit
 from .files import COLUMNS, KINDS, CsvFile, Imported, ImportRefused, Progress, RowErrors, encoding_problem
 from .institutions import check_institutions, write_institutions
-from .ledger import import_violations
+from .ledger import import_violations, recorded_meanwhile
 from .practitioners import import_practitioners
 from .registrations import check_registrations, import_registrations
 from .violations import check_violations
@@ -198,9 +199,26 @@ def _import_violations(
         return Imported(None, checked.existing)
     if not options.dry_run:
         progress = _writing(source, len(checked.rows))
-        import_violations(
-            session, checked, checked.rows, actor=actor, policies=policies, now=now, progress=progress
-        )
+        savepoint = session.begin_nested()
+        try:
+            import_violations(
+                session, checked, checked.rows, actor=actor, policies=policies, now=now, progress=progress
+            )
+        except CONFLICTS:
+            # a case of the file recorded by the API after the check (it locks the people it
+            # scores, not case_refs): the file is refused as for a bad row, naming the lines
+            savepoint.rollback()
+            meanwhile = recorded_meanwhile(session, checked.rows)
+            if not meanwhile:
+                raise
+            for c in meanwhile:
+                errors.add(
+                    c.line,
+                    f"case_ref {c.cmd.case_ref} was recorded by another writer while this file was "
+                    "imported; run the import again (a case stored with the same content is skipped)",
+                )
+            return Imported(None, checked.existing)
+        savepoint.commit()
     return Imported(len(checked.rows), checked.existing)
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...persistence.copy import LEDGER_COLUMNS, VIOLATION_COLUMNS, copy_rows, reserve_ids
 from ...persistence.models import LedgerEntry, Violation
+from ...persistence.sql import rows_where_in
 from ...rules import standing as rules
 from ...rules.calendar import score_year
 from ...rules.policy import PolicySet
@@ -84,6 +86,18 @@ def import_violations(
         for pid, p in ((pid, checked.people[pid]) for pid in added)
     )
     apply_derived(session, _counted(people, len(added), progress), now=now)
+
+
+def recorded_meanwhile(session: Session, rows: Sequence[Candidate]) -> list[Candidate]:
+    """The rows whose case_ref the database holds now. The check found none of them stored (those it
+    found were skipped or refused), so another writer, the API, recorded them since."""
+    stored = {
+        ref
+        for (ref,) in rows_where_in(
+            session, select(Violation.case_ref), Violation.case_ref, [c.cmd.case_ref for c in rows]
+        )
+    }
+    return [c for c in rows if c.cmd.case_ref in stored]
 
 
 def _counted(

@@ -9,13 +9,11 @@ import hmac
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-import psycopg
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ...persistence import pii
-from ...persistence.copy import copy_rows, reserve_ids
+from ...persistence.copy import CONFLICTS, copy_rows, reserve_ids
 from ...persistence.models import Practitioner
 from ...persistence.sql import rows_where_in
 from ...rules.policy import CATEGORIES
@@ -25,8 +23,6 @@ from .snapshots import copy_empty_snapshots
 
 _CATEGORIES = frozenset(CATEGORIES)
 _PERSON_FIELDS = ("name", "category", "id_number")
-# a code or national ID the database already holds, found by its unique index during COPY
-_CONFLICTS = (IntegrityError, psycopg.errors.IntegrityError)
 _COLUMNS = (
     "id",
     "code",
@@ -241,7 +237,7 @@ def _in_one_pass(
     savepoint = session.begin_nested()
     try:
         _copy_checked(session, source, check, now=now)
-    except _CONFLICTS:
+    except CONFLICTS:  # a code or national ID the database holds, found by its unique index
         savepoint.rollback()
         return None
     if check.errors and not check.skip_bad:
