@@ -72,7 +72,7 @@ _OUTPUT = _Output()
 # a structlog method name -> its stdlib level ("exception" logs at ERROR with the traceback)
 _LEVELS = {
     **{name.lower(): number for name, number in logging.getLevelNamesMapping().items()},
-    "exception": 40,
+    "exception": logging.ERROR,
 }
 
 
