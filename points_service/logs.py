@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -97,14 +96,15 @@ class _LineWriter:
         handler = _OUTPUT.handler
         if handler is None:
             return
-        with handler.lock or _NO_LOCK:
+        # the handler's own lock, as its emit() takes it for a stdlib record
+        handler.acquire()
+        try:
             handler.stream.write(line + "\n")
             handler.flush()
+        finally:
+            handler.release()
 
     debug = info = warning = warn = error = exception = critical = fatal = msg = write
-
-
-_NO_LOCK = threading.Lock()
 
 
 def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
