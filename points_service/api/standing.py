@@ -11,7 +11,7 @@ from ..services import standing as standing_svc
 from ..services.access import visible_practitioner
 from ..services.history import history_page
 from . import encoders
-from .base import Blueprint, PageArgs, decode_cursor, encode_cursor, principal, session
+from .base import Blueprint, PageArgs, decode_cursor, encode_cursor, principal, reader, session
 from .schemas.standing import (
     EligibilityBatch,
     EligibilityBatchRead,
@@ -43,7 +43,7 @@ class Standing(MethodView):
 
 @blp.route("/practitioners/<code>/eligibility")
 class Eligibility(MethodView):
-    @blp.requires("practitioners:read", replica=True, operation_id="getEligibility")
+    @blp.requires("practitioners:read", replica=True, rows_only=True, operation_id="getEligibility")
     @blp.arguments(EligibilityQuery, location="query")
     @blp.response(200, EligibilityRead)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -51,7 +51,7 @@ class Eligibility(MethodView):
     def get(self, args, code):
         """May this person's services be settled by the fund on a day (docs/rules.md rule 18)"""
         answer = eligibility_svc.eligibility_for(
-            session(),
+            reader(),
             principal(),
             code,
             at=args.get("at") or local_date(utc_now()),
@@ -62,7 +62,7 @@ class Eligibility(MethodView):
 
 @blp.route("/eligibility/batch")
 class EligibilityBatchView(MethodView):
-    @blp.requires("eligibility:batch", replica=True, operation_id="getEligibilityBatch")
+    @blp.requires("eligibility:batch", replica=True, rows_only=True, operation_id="getEligibilityBatch")
     @blp.arguments(EligibilityBatch)
     @blp.response(200, EligibilityBatchRead)
     @blp.alt_response(404, response="NOT_FOUND", description="An institution outside the caller's scope")
@@ -70,7 +70,7 @@ class EligibilityBatchView(MethodView):
     def post(self, data):
         """Eligibility of up to 1000 practitioners, in request order; unknown codes answer `unknown`"""
         results = eligibility_svc.eligibility_batch(
-            session(),
+            reader(),
             principal(),
             data["practitioner_codes"],
             at=data.get("at") or local_date(utc_now()),
@@ -81,7 +81,7 @@ class EligibilityBatchView(MethodView):
 
 @blp.route("/institutions/<code>/eligibility")
 class Roster(MethodView):
-    @blp.requires("roster:read", replica=True, operation_id="getInstitutionRoster")
+    @blp.requires("roster:read", replica=True, rows_only=True, operation_id="getInstitutionRoster")
     @blp.arguments(RosterQuery, location="query")
     @blp.response(200, RosterPage)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -89,7 +89,7 @@ class Roster(MethodView):
     def get(self, args, code):
         """The institution's staff registered on a day, with their eligibility there (paginated)"""
         items, last = eligibility_svc.roster(
-            session(),
+            reader(),
             principal(),
             code,
             at=args.get("at") or local_date(utc_now()),

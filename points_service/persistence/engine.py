@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from psycopg.types.json import set_json_loads
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -107,7 +107,34 @@ def transaction(factory: sessionmaker[Session], *, write: bool) -> Iterator[Sess
         session.close()
 
 
-def is_postgresql(session_or_engine: Session | Engine) -> bool:
+# what a read that needs rows only runs on: an ORM session, or a Core connection (`reading`)
+Reader = Session | Connection
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A read that needs rows only, on a Core connection of the factory's engine, with no Session.
+
+    The three hot reads (one eligibility, a batch, a roster page) build no ORM object; a Session's
+    bookkeeping around their one statement (its transaction object, the connection's checkout and
+    close through it) cost as much, per request, as the statement (docs/decisions.md). A factory
+    already bound to an open connection (a caller's own transaction, as the tests join theirs) reads
+    on that connection and leaves it open.
+    """
+    bind = factory.kw["bind"]
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as connection:
+        yield connection
+
+
+def rows_on(reader: Reader) -> Connection:
+    """The connection a read's plain statements run on: a session's own, or the connection itself."""
+    return reader.connection() if isinstance(reader, Session) else reader
+
+
+def is_postgresql(session_or_engine: Session | Engine | Connection) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from .engine import Reader, rows_on
 from .models import (
     ENDED_MEASURE_STATES,
     ApiKey,
@@ -106,9 +107,9 @@ _PRINCIPAL_BY_HASH = _PRINCIPAL.where(_KEY.c.key_hash == bindparam("key_hash"))
 _PRINCIPAL_BY_ID = _PRINCIPAL.where(_KEY.c.id == bindparam("key_id"))
 
 
-def principal_by_hash(session: Session, key_hash: str) -> Row | None:
+def principal_by_hash(reader: Reader, key_hash: str) -> Row | None:
     """An API key with the codes of its institution and person, by the SHA-256 of its secret."""
-    return session.connection().execute(_PRINCIPAL_BY_HASH, {"key_hash": key_hash}).one_or_none()
+    return rows_on(reader).execute(_PRINCIPAL_BY_HASH, {"key_hash": key_hash}).one_or_none()
 
 
 def principal_by_id(session: Session, key_id: int) -> Row | None:
@@ -131,10 +132,16 @@ def violations_for(session: Session, practitioner_id: int) -> Sequence[tuple[Vio
 _STATE_BY_CODE = select(*_STATE.c).where(_STATE.c.practitioner_code == bindparam("code"))
 
 
-def state_by_code(session: Session, code: str) -> Row | None:
+def state_by_code(reader: Reader, code: str) -> Row | None:
     """The person's snapshot row (the columns of practitioner_state), read-only."""
     # on the session's connection: a plain statement needs none of the ORM's execution
-    return session.connection().execute(_STATE_BY_CODE, {"code": code}).one_or_none()
+    return rows_on(reader).execute(_STATE_BY_CODE, {"code": code}).one_or_none()
+
+
+def institution_ref(reader: Reader, code: str) -> Row | None:
+    """An institution's id and code, as a row (a roster page needs no entity)."""
+    query = select(_INSTITUTION.c.id, _INSTITUTION.c.code).where(_INSTITUTION.c.code == code)
+    return rows_on(reader).execute(query).one_or_none()
 
 
 # what a list of eligibility answers needs of each snapshot: rows, not entities, since a batch or a
@@ -142,11 +149,11 @@ def state_by_code(session: Session, code: str) -> Row | None:
 _STATE_ROW = (_STATE.c.practitioner_id, _STATE.c.practitioner_code, _STATE.c.state)
 
 
-def states_by_codes(session: Session, codes: Collection[str]) -> list[Row]:
+def states_by_codes(reader: Reader, codes: Collection[str]) -> list[Row]:
     """The snapshot rows of the people with these codes (unknown codes have none), read-only."""
     return list(
-        session.connection()
-        .execute(select(*_STATE_ROW).where(in_values(session, _STATE.c.practitioner_code, list(codes))))
+        rows_on(reader)
+        .execute(select(*_STATE_ROW).where(in_values(reader, _STATE.c.practitioner_code, list(codes))))
         .all()
     )
 
@@ -160,7 +167,7 @@ def registered_on(at: dt.date) -> tuple[Any, Any]:
 
 
 def roster_page(
-    session: Session, institution_id: int, *, at: dt.date, after: str | None, limit: int
+    reader: Reader, institution_id: int, *, at: dt.date, after: str | None, limit: int
 ) -> list[Row]:
     """Snapshot rows of the people registered at the institution on `at`, by code, after `after`."""
     # a semi-join, not a join + DISTINCT: a person registered twice there is one row either way,
@@ -173,7 +180,7 @@ def roster_page(
     query = select(*_STATE_ROW).where(registered).order_by(_STATE.c.practitioner_code).limit(limit)
     if after is not None:
         query = query.where(_STATE.c.practitioner_code > after)
-    return list(session.connection().execute(query).all())
+    return list(rows_on(reader).execute(query).all())
 
 
 def is_registered_at(session: Session, practitioner_id: int, institution_id: int) -> bool:

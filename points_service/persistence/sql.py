@@ -11,10 +11,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from .engine import is_postgresql
+from .engine import Reader, is_postgresql
 
 
-def in_values(session: Session, column: Any, values: Sequence[Any]) -> Any:
+def in_values(session: Reader, column: Any, values: Sequence[Any]) -> Any:
     """`column IN values`: one array parameter on PostgreSQL, plain IN on SQLite.
 
     An IN of n values is n parameters, which psycopg converts afresh on every call once there are

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Row
-from sqlalchemy.orm import Session
 
 from ..persistence import queries
+from ..persistence.engine import Reader
 from ..rules import standing as rules
 from .access import Principal, require
 from .errors import NotFound
@@ -48,11 +48,11 @@ def _require_own_institution(principal: Principal, institution_code: str | None)
 
 
 def eligibility_for(
-    session: Session, principal: Principal, code: str, *, at: dt.date, institution_code: str | None
+    reader: Reader, principal: Principal, code: str, *, at: dt.date, institution_code: str | None
 ) -> Answer:
     require(principal, "practitioners:read")
     _require_own_institution(principal, institution_code)
-    snapshot = queries.state_by_code(session, code)
+    snapshot = queries.state_by_code(reader, code)
     state = eligibility_state(snapshot)
     if snapshot is None or not _visible(principal, snapshot, state):
         raise NotFound(f"no practitioner {code}")
@@ -60,12 +60,12 @@ def eligibility_for(
 
 
 def eligibility_batch(
-    session: Session, principal: Principal, codes: Sequence[str], *, at: dt.date, institution_code: str | None
+    reader: Reader, principal: Principal, codes: Sequence[str], *, at: dt.date, institution_code: str | None
 ) -> list[Answer]:
     """Results in request order; unknown codes, and people outside the caller's scope, are `unknown`."""
     require(principal, "eligibility:batch")
     _require_own_institution(principal, institution_code)
-    snapshots = {s.practitioner_code: s for s in queries.states_by_codes(session, set(codes))}
+    snapshots = {s.practitioner_code: s for s in queries.states_by_codes(reader, set(codes))}
     results = []
     for code in codes:
         snapshot = snapshots.get(code)
@@ -78,7 +78,7 @@ def eligibility_batch(
 
 
 def roster(
-    session: Session,
+    reader: Reader,
     principal: Principal,
     institution_code: str,
     *,
@@ -88,10 +88,10 @@ def roster(
 ) -> tuple[list[Answer], str | None]:
     """The institution's staff registered on `at` (as the institution recorded them), with eligibility."""
     require(principal, "roster:read")
-    institution = queries.institution_by_code(session, institution_code)
+    institution = queries.institution_ref(reader, institution_code)
     if institution is None or (principal.role == "hr_system" and principal.institution_id != institution.id):
         raise NotFound(f"no institution {institution_code}")
-    snapshots = queries.roster_page(session, institution.id, at=at, after=after, limit=limit + 1)
+    snapshots = queries.roster_page(reader, institution.id, at=at, after=after, limit=limit + 1)
     page, more = snapshots[:limit], len(snapshots) > limit
     items = [
         Answer(s.practitioner_code, rules.eligibility_on(eligibility_state(s), at, institution.code))

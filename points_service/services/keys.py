@@ -15,6 +15,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from ..persistence import queries
+from ..persistence.engine import Reader
 from ..persistence.models import ROLES, ApiKey, Institution, Practitioner, WebhookSubscription
 from . import webhooks
 from .access import Principal
@@ -145,14 +146,14 @@ class PrincipalCache:
 PRINCIPALS = PrincipalCache(seconds=5)
 
 
-def authenticate(session: Session, secret: str, *, now: dt.datetime) -> Principal:
+def authenticate(reader: Reader, secret: str, *, now: dt.datetime) -> Principal:
     """The principal behind a bearer key; 401 for unknown, revoked or expired keys (PRINCIPALS
     keeps valid ones for a few seconds)."""
     key_hash = hash_key(secret)
     cached = PRINCIPALS.get(key_hash)
     if cached is not None and (cached.expires_at is None or cached.expires_at > now):
         return cached
-    principal = principal_of(queries.principal_by_hash(session, key_hash), now=now)
+    principal = principal_of(queries.principal_by_hash(reader, key_hash), now=now)
     PRINCIPALS.put(key_hash, principal)
     return principal
 

@@ -248,3 +248,31 @@ def test_a_roster_page_holds_up_to_2000_people_and_no_more(admin):
     assert [i["practitioner_code"] for i in page["items"]] == [person]
     body = admin.get(f"/v1/institutions/{hospital}/eligibility", query={"limit": 2001}, status=422)
     assert list(body["errors"]) == ["limit"]
+
+
+def test_a_read_without_a_query_answers_as_one_whose_query_parses_to_nothing(admin, inspector):
+    """Without a query string a view gets what its schema loads from nothing, without webargs
+    (api.base._without_empty_query); `?&` is a query that webargs parses to the same nothing."""
+    person, hospital = admin.person(start="2025-01-01")
+    inspector.violation(
+        person, hospital, behaviour_code="B1-01", responsibility="main", decided_on="2026-02-01"
+    )
+    paths = (
+        f"/v1/practitioners/{person}/eligibility",
+        f"/v1/practitioners/{person}/standing",
+        f"/v1/practitioners/{person}/history",
+        f"/v1/institutions/{hospital}/eligibility",
+        "/v1/measures",
+        "/v1/events",
+        "/v1/audit",
+        "/v1/notices",
+        "/v1/statistics",
+    )
+    for path in paths:
+        bare = admin.client.get(path, headers=admin.headers)
+        parsed = admin.client.get(path + "?&", headers=admin.headers)
+        assert bare.status_code == parsed.status_code == 200, (path, bare.get_data(as_text=True))
+        assert bare.get_json() == parsed.get_json(), path
+    # a query is parsed as before: an unknown parameter is refused
+    refused = admin.client.get(f"/v1/practitioners/{person}/eligibility?colour=red", headers=admin.headers)
+    assert refused.status_code == 422
