@@ -104,6 +104,24 @@ def test_gunicorn_logs_its_own_messages_through_the_json_formatter(configured):
     assert (line["logger"], line["level"]) == ("gunicorn.error", "info") and "timestamp" in line
 
 
+def test_gunicorn_builds_no_access_line_unless_the_operator_asks_for_one(configured):
+    conf = configured()
+    cfg = Config()
+    cfg.set("logconfig_dict", conf.logconfig_dict)
+    cfg.set("logger_class", conf.logger_class)
+    # the logger as gunicorn makes it, without the setup that would configure this process's logging
+    logger = object.__new__(cfg.logger_class)
+    logger.cfg = cfg
+
+    class Untouchable:
+        def __getattr__(self, name):
+            raise AssertionError(f"an access line was built from the response ({name})")
+
+    logger.access(Untouchable(), Untouchable(), {}, 0.001)
+    cfg.set("accesslog", "-")
+    assert logger.access_log_enabled
+
+
 class _Server:
     """What the hooks use of gunicorn's arbiter: its real settings object and a logger."""
 
