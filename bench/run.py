@@ -351,9 +351,8 @@ def start_service(
 
 
 FLOOR_LAYOUTS = {
-    # the layout points_service/gunicorn_conf.py defaults to: 2 × cores workers (at most 8) × 4
-    # threads; on a busy shared machine 16 threads win more of its CPU than 2 processes do
-    "gthread": ("gthread", min(2 * len(os.sched_getaffinity(0)), 8), 4),
+    # the layout points_service/gunicorn_conf.py defaults to: a worker a core (at most 8) × 4 threads
+    "gthread": ("gthread", min(len(os.sched_getaffinity(0)), 8), 4),
     # the default: one sync worker a core, the usual advice for a short, CPU-bound request (one
     # request at a time per process, a new connection for each, so none waits behind another on a
     # busy worker); on a quiet machine it is the faster floor, with the shorter tail (bench/README.md)
@@ -1414,7 +1413,7 @@ def main() -> None:
         choices=sorted(FLOOR_LAYOUTS),
         default="sync",
         help="the floor's gunicorn workers: sync = one sync worker a core (default); gthread = the "
-        "service's default layout, 2 × cores workers × 4 threads",
+        "service's default layout, a worker a core × 4 threads",
     )
     parser.add_argument(
         "--server-cmd",

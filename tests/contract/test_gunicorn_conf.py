@@ -78,6 +78,14 @@ def test_web_workers_must_be_a_positive_integer(configured, raw):
         configured(POINTS_WEB_WORKERS=raw)
 
 
+def test_by_default_a_worker_serves_each_usable_core_and_at_most_eight(configured, monkeypatch):
+    monkeypatch.delenv("POINTS_WEB_WORKERS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(3)))
+    assert (configured().workers, configured().threads) == (3, 4)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(32)))
+    assert configured().workers == 8
+
+
 def test_workers_and_threads_come_from_the_environment(configured):
     conf = configured(POINTS_WEB_WORKERS="3", POINTS_WEB_THREADS="5")
     assert (conf.workers, conf.threads) == (3, 5)
