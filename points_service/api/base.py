@@ -261,9 +261,9 @@ class Blueprint(SmorestBlueprint):
         is built (and stored for Idempotency-Key replays) before the commit. `replica` marks a
         read that may be served by POINTS_DATABASE_READ_URL; `rows_only`, a read that builds no ORM
         object, run on a Core connection (`reader()`, persistence.engine.reading) rather than in a
-        Session. `operation_id` (camelCase, a verb) is
-        the name client generators give the call; the answers every key-protected operation may
-        give (401, 403, 429, 503) are documented here, once.
+        Session. `operation_id` (camelCase, a verb) is the name client generators give the call;
+        the answers every key-protected operation may give (401, 403, 429, 503) are documented
+        here, once.
         """
         roles = ", ".join(sorted(PERMISSIONS[permission]))
 
@@ -364,7 +364,7 @@ def _without_empty_query(parsed: Callable, view: Callable, schema: ma.Schema) ->
         empty = schema.load({})
     except ma.ValidationError:
         return parsed
-    if not all(isinstance(value, _CONSTANT) for value in empty.values()):
+    if not isinstance(empty, dict) or not all(isinstance(v, _CONSTANT) for v in empty.values()):
         return parsed
 
     @functools.wraps(parsed)
