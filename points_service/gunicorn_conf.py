@@ -45,7 +45,7 @@ bind = f"0.0.0.0:{_positive_int('PORT', 8000)}"
 # the same within noise (bench/README.md), and threads keep a slow client or a slow report from
 # holding a whole process, sharing one connection pool per process instead of multiplying them.
 worker_class = "gthread"
-# One process a core: on 2 cores 2 x 4 served 25-35% more eligibility reads than 4 x 4 in the
+# One process a core: on 2 cores 2 x 4 served 11-36% more eligibility reads than 4 x 4 in the
 # same minutes (2026-12-04, docs/operations.md); more processes than cores only contend for them.
 # Capped by default because each worker holds its own pool; beyond ~8 the database, not
 # CPU, is the bottleneck. Set POINTS_WEB_WORKERS explicitly to go higher.
