@@ -138,12 +138,6 @@ def state_by_code(reader: Reader, code: str) -> Row | None:
     return rows_on(reader).execute(_STATE_BY_CODE, {"code": code}).one_or_none()
 
 
-def institution_ref(reader: Reader, code: str) -> Row | None:
-    """An institution's id and code, as a row (a roster page needs no entity)."""
-    query = select(_INSTITUTION.c.id, _INSTITUTION.c.code).where(_INSTITUTION.c.code == code)
-    return rows_on(reader).execute(query).one_or_none()
-
-
 # what a list of eligibility answers needs of each snapshot: rows, not entities, since a batch or a
 # roster page reads up to 1000 of them and builds no ORM object of any
 _STATE_ROW = (_STATE.c.practitioner_id, _STATE.c.practitioner_code, _STATE.c.state)
@@ -202,8 +196,9 @@ def snapshot_of(session: Session, practitioner_id: int) -> PractitionerState | N
     return session.get(PractitionerState, practitioner_id)
 
 
-def institution_id(session: Session, code: str) -> int | None:
-    return session.scalar(select(Institution.id).where(Institution.code == code))
+def institution_id(reader: Reader, code: str) -> int | None:
+    # a session's scalar() flushes what it holds first; a rows-only read's connection has nothing to flush
+    return reader.scalar(select(Institution.id).where(Institution.code == code))
 
 
 def live_measures(session: Session, practitioner_id: int, *, year: int | None = None) -> list[Measure]:

@@ -88,13 +88,15 @@ def roster(
 ) -> tuple[list[Answer], str | None]:
     """The institution's staff registered on `at` (as the institution recorded them), with eligibility."""
     require(principal, "roster:read")
-    institution = queries.institution_ref(reader, institution_code)
-    if institution is None or (principal.role == "hr_system" and principal.institution_id != institution.id):
+    institution_id = queries.institution_id(reader, institution_code)
+    if institution_id is None or (
+        principal.role == "hr_system" and principal.institution_id != institution_id
+    ):
         raise NotFound(f"no institution {institution_code}")
-    snapshots = queries.roster_page(reader, institution.id, at=at, after=after, limit=limit + 1)
+    snapshots = queries.roster_page(reader, institution_id, at=at, after=after, limit=limit + 1)
     page, more = snapshots[:limit], len(snapshots) > limit
     items = [
-        Answer(s.practitioner_code, rules.eligibility_on(eligibility_state(s), at, institution.code))
+        Answer(s.practitioner_code, rules.eligibility_on(eligibility_state(s), at, institution_code))
         for s in page
     ]
     return items, (page[-1].practitioner_code if more and page else None)
