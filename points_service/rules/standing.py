@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+import msgspec
+from msgspec.structs import replace
 
 from .calendar import add_months, add_years, score_year
 from .policy import MEASURE_KINDS, TIERS, Policy, tier_rank
@@ -59,16 +62,19 @@ class Registration:
 # -- outputs: the derived state ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Measure:
+# msgspec Structs rather than frozen dataclasses: as immutable, compared and hashed the same way, but
+# built in C. A batch or roster builds several for each of thousands of people, and a frozen dataclass
+# cost 1-3 µs apiece to build (its __init__ sets each field through object.__setattr__). The parts
+# stored as arrays in the snapshot (rules.snapshot) are `array_like`, so that array is their form.
+
+class Measure(msgspec.Struct, frozen=True, array_like=True):
     kind: str
     year: int
     triggered_on: dt.date
     violation_id: int
 
 
-@dataclass(frozen=True)
-class Suspension:
+class Suspension(msgspec.Struct, frozen=True, array_like=True):
     start: dt.date
     end: dt.date  # exclusive: eligible again on `end`
     months: int
@@ -78,8 +84,7 @@ class Suspension:
     shortened_by_months: int = 0
 
 
-@dataclass(frozen=True)
-class Termination:
+class Termination(msgspec.Struct, frozen=True, array_like=True):
     start: dt.date
     barred_until: dt.date  # a registration starting on or after this date is allowed
     bar_years: int
@@ -89,8 +94,7 @@ class Termination:
     shortened_by_months: int = 0
 
 
-@dataclass(frozen=True)
-class RepairCredit:
+class RepairCredit(msgspec.Struct, frozen=True, array_like=True):
     repair_id: int
     year: int
     approved_on: dt.date
@@ -100,8 +104,7 @@ class RepairCredit:
     shortened: str | None  # "suspension" | "bar" | None
 
 
-@dataclass(frozen=True)
-class YearStanding:
+class YearStanding(msgspec.Struct, frozen=True):
     year: int
     points_recorded: int
     points_repaired: int
@@ -113,8 +116,7 @@ class YearStanding:
         return self.points_recorded - self.points_repaired
 
 
-@dataclass(frozen=True)
-class RegistrationSpan:
+class RegistrationSpan(msgspec.Struct, frozen=True, array_like=True):
     registration_id: int
     institution_code: str
     start: dt.date
@@ -130,8 +132,7 @@ class RegistrationSpan:
         return self.end is not None and self.end <= self.start
 
 
-@dataclass(frozen=True)
-class PersonState:
+class PersonState(msgspec.Struct, frozen=True):
     years: tuple[YearStanding, ...] = ()
     measures: tuple[Measure, ...] = ()
     suspensions: tuple[Suspension, ...] = ()
@@ -456,8 +457,7 @@ def registration_spans(
 # -- eligibility (rule 18) -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Eligibility:
+class Eligibility(msgspec.Struct, frozen=True):
     at: dt.date
     eligible: bool
     status: str  # active | suspended | terminated | not_registered

@@ -22,7 +22,7 @@ from ..rules import standing as rules
 from ..rules.calendar import local_date
 from ..rules.effects import Effects, ended_state, plan, task_key
 from ..rules.policy import PolicySet
-from ..rules.snapshot import eligibility_state_from_mapping, state_from_mapping, state_to_mapping
+from ..rules.snapshot import eligibility_state_from_json, state_from_mapping, state_to_mapping
 from . import events
 
 EMPTY_STATE = rules.PersonState()
@@ -305,10 +305,11 @@ def stored_state(snapshot: PractitionerState | Row | None) -> rules.PersonState:
 
 
 def eligibility_state(snapshot: Row | None) -> rules.PersonState:
-    """As stored_state, with only what eligibility reads (the hot reads decode thousands a second)."""
-    if snapshot is None or not snapshot.state:
+    """As stored_state, with only what eligibility reads, from an eligibility row of
+    persistence.queries (`state_json`: the hot reads decode thousands a second)."""
+    if snapshot is None or not snapshot.state_json:
         return EMPTY_STATE
-    return eligibility_state_from_mapping(snapshot.state)
+    return eligibility_state_from_json(snapshot.state_json)
 
 
 def status_today(state: rules.PersonState, now: dt.datetime) -> rules.Eligibility:

@@ -188,7 +188,7 @@ def test_the_stored_state_always_equals_the_rules_applied_to_the_ledger(engine, 
                 for person in self.people:
                     practitioner = queries.practitioner_by_code(session, person)
                     derived = derive(session, practitioner, policies)
-                    stored = queries.state_by_code(session, person)
+                    stored = queries.snapshot_of(session, practitioner.id)
                     assert stored.state == state_to_mapping(derived)
                     live = {
                         (m.year, m.kind, m.violation_id)

@@ -5,10 +5,10 @@ with one event per decision and only today's eligibility changes in the feed."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from pathlib import Path
 
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
@@ -192,7 +192,7 @@ def _normal(state: rules.PersonState, order: dict[int, int]) -> tuple:
     """A state with its decisions named by their place in the list, not their ids."""
 
     def renamed(items):
-        return [dataclasses.replace(item, violation_id=order[item.violation_id]) for item in items]
+        return [msgspec.structs.replace(item, violation_id=order[item.violation_id]) for item in items]
 
     return (
         state.years,
