@@ -67,6 +67,7 @@ class Registration:
 # cost 1-3 µs apiece to build (its __init__ sets each field through object.__setattr__). The parts
 # stored as arrays in the snapshot (rules.snapshot) are `array_like`, so that array is their form.
 
+
 class Measure(msgspec.Struct, frozen=True, array_like=True):
     kind: str
     year: int
@@ -470,7 +471,9 @@ class Eligibility(msgspec.Struct, frozen=True):
 def eligibility_on(state: PersonState, day: dt.date, institution_code: str | None = None) -> Eligibility:
     """Whether the person's services are settled by the fund on `day` (rule 18)."""
     spans = [s for s in state.registrations if not s.void]
-    for t in sorted(state.terminations, key=lambda t: t.start, reverse=True):
+    # most people were never terminated or suspended: their answer skips straight to the spans
+    # (a batch or roster asks this for thousands of people)
+    for t in sorted(state.terminations, key=lambda t: t.start, reverse=True) if state.terminations else ():
         if t.start <= day and not any(t.start <= s.start <= day for s in spans):
             bar = state.barred_until
             return Eligibility(
@@ -484,7 +487,7 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
                 until=_next_start(spans, day, institution_code),
                 barred_until=bar,
             )
-    running = [s for s in state.suspensions if s.start <= day < s.end]
+    running = [s for s in state.suspensions if s.start <= day < s.end] if state.suspensions else None
     if running:
         until = running[0].end
         chained = True
@@ -507,12 +510,13 @@ def eligibility_on(state: PersonState, day: dt.date, institution_code: str | Non
         if s.covers(day) and (institution_code is None or s.institution_code == institution_code)
     ]
     if covering:
-        ends = [s.end for s in covering]
-        registered_until = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
-        # a suspension or termination already decided but starting later ends the active status first
-        sanction_starts = [s.start for s in state.suspensions if s.start > day]
-        sanction_starts += [t.start for t in state.terminations if t.start > day]
-        active_until = min((d for d in (registered_until, *sanction_starts) if d is not None), default=None)
+        # the active status ends when every covering registration has ended (never, if one is open)
+        # or, first, when a suspension or termination already decided but starting later begins
+        ends = [s.end for s in covering if s.end is not None]
+        changes = [max(ends)] if len(ends) == len(covering) else []
+        changes += [s.start for s in state.suspensions if s.start > day]
+        changes += [t.start for t in state.terminations if t.start > day]
+        active_until = min(changes) if changes else None
         return Eligibility(
             at=day,
             eligible=True,
